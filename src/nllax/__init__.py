@@ -1,0 +1,33 @@
+"""nllax: most deep-learning losses are negative log-likelihoods, exactly.
+
+Families (one namespace each, ``log_prob`` per observation and ``nll`` reduced):
+:mod:`nllax.gaussian`, :mod:`nllax.laplace`, :mod:`nllax.bernoulli`,
+:mod:`nllax.categorical`, :mod:`nllax.poisson`. Classical losses: :mod:`nllax.losses`.
+The exact relations ``NLL = a * loss + b``: :data:`nllax.equivalences`.
+"""
+
+from nllax import bernoulli as bernoulli
+from nllax import categorical as categorical
+from nllax import gaussian as gaussian
+from nllax import laplace as laplace
+from nllax import losses as losses
+from nllax import poisson as poisson
+from nllax._checks import checked as checked
+from nllax.equivalences import Equivalence as Equivalence
+from nllax.equivalences import EquivalenceCheck as EquivalenceCheck
+from nllax.equivalences import equivalences as equivalences
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "bernoulli",
+    "categorical",
+    "gaussian",
+    "laplace",
+    "losses",
+    "poisson",
+    "checked",
+    "Equivalence",
+    "EquivalenceCheck",
+    "equivalences",
+]

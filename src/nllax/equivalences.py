@@ -1,0 +1,214 @@
+r"""The table of exact affine relations ``NLL = a * loss + b``, as data.
+
+``nllax.equivalences`` maps a name to an :class:`Equivalence` whose ``scale`` (``a``) and
+``offset`` (``b``) are functions of the data (its weighted, masked count
+:math:`n = \sum w`, and for Poisson :math:`\sum \log k!`) and of the noise parameters:
+
+=================  =============  ===========================  ==============================
+name               loss           a                            b
+=================  =============  ===========================  ==============================
+``sse``            SSE            :math:`1/(2\sigma^2)`        :math:`(n/2)\log 2\pi\sigma^2`
+``mse``            MSE            :math:`n/(2\sigma^2)`        :math:`(n/2)\log 2\pi\sigma^2`
+``sae``            SAE            :math:`1/\beta`              :math:`n\log 2\beta`
+``mae``            MAE            :math:`n/\beta`              :math:`n\log 2\beta`
+``bce``            BCE (sum)      1                            0
+``cross_entropy``  CE (sum)       1                            0
+``poisson``        Poisson loss   1                            :math:`\sum_i w_i\log k_i!`
+=================  =============  ===========================  ==============================
+
+Because ``a`` does not depend on the model's parameters,
+:math:`\nabla_\theta\mathrm{NLL} = a\,\nabla_\theta\mathrm{loss}`: both objectives have
+the same stationary points and every gradient-based optimiser reaches the same
+:math:`\hat\theta`. With one :math:`\sigma_i` per observation the Gaussian NLL is *not*
+affine in the SSE (it is a weighted least squares with weights :math:`1/\sigma_i^2`);
+``scale`` refuses such a :math:`\sigma` with an explanation.
+
+Example:
+  >>> import jax.numpy as jnp, nllax
+  >>> eq = nllax.equivalences["sse"]
+  >>> c = eq.check(jnp.array([1.0, 2.0, 4.0]), jnp.array([1.5, 2.0, 3.0]), scale=2.0)
+  >>> bool(c.rel_error < 1e-6)
+  True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+
+from nllax import _reduce as R
+from nllax import bernoulli, categorical, gaussian, laplace, losses, poisson
+
+__all__ = ["Equivalence", "EquivalenceCheck", "equivalences"]
+
+
+@dataclasses.dataclass(frozen=True)
+class EquivalenceCheck:
+    """The two sides of ``NLL = a * loss + b`` evaluated on given inputs."""
+
+    nll: jax.Array
+    loss: jax.Array
+    scale: jax.Array
+    offset: jax.Array
+
+    @property
+    def predicted(self) -> jax.Array:
+        """``a * loss + b``."""
+        return self.scale * self.loss + self.offset
+
+    @property
+    def abs_error(self) -> jax.Array:
+        """``|NLL - (a * loss + b)|``: by how much the identity misses."""
+        return jnp.abs(self.nll - self.predicted)
+
+    @property
+    def rel_error(self) -> jax.Array:
+        """The miss relative to the largest term, ``max(|NLL|, |a * loss|, |b|)`` (the
+        size of what was added); ~machine epsilon when the identity holds."""
+        size = jnp.maximum(jnp.maximum(jnp.abs(self.nll), jnp.abs(self.scale * self.loss)),
+                           jnp.abs(self.offset))
+        return self.abs_error / jnp.where(size > 0, size, 1.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Equivalence:
+    """One row of the table: ``nll(y, pred, **noise) == scale(y, **noise) * loss(y, pred)
+    + offset(y, **noise)``.
+
+    Attributes:
+      nll: ``nll(y, pred, *, weights=None, where=None, **noise)``, the summed NLL.
+      loss: ``loss(y, pred, *, weights=None, where=None)``, with its default reduction.
+      scale: ``a(y, *, weights=None, where=None, **noise)``.
+      offset: ``b(y, *, weights=None, where=None, **noise)``.
+      name: the table's key.
+      family: the likelihood, in words.
+      noise: names of the noise keyword arguments (``("scale",)`` or ``()``).
+      formula: ``a`` and ``b`` in words.
+    """
+
+    nll: Callable[..., jax.Array]
+    loss: Callable[..., jax.Array]
+    scale: Callable[..., jax.Array]
+    offset: Callable[..., jax.Array]
+    name: str = ""
+    family: str = ""
+    noise: tuple[str, ...] = ()
+    formula: str = ""
+
+    def check(self, y: Any, pred: Any, *, weights: Any = None, where: Any = None,
+              **noise: Any) -> EquivalenceCheck:
+        """Evaluates both sides on ``(y, pred)``; see :class:`EquivalenceCheck`."""
+        kw = dict(weights=weights, where=where)
+        return EquivalenceCheck(
+            nll=self.nll(y, pred, **kw, **noise),
+            loss=self.loss(y, pred, **kw),
+            scale=self.scale(y, **kw, **noise),
+            offset=self.offset(y, **kw, **noise),
+        )
+
+
+def _n(y, weights, where, dtype):
+    y = jnp.asarray(y)
+    mask = None if where is None else jnp.broadcast_to(jnp.asarray(where), y.shape)
+    w = None if weights is None else jnp.asarray(weights, dtype)
+    return R.count(y.shape, w, mask, dtype)
+
+
+def _scalar_noise(value, name, table):
+    value = jnp.asarray(value)
+    if value.ndim != 0:
+        raise ValueError(
+            f"nllax.equivalences[{table!r}]: `{name}` has shape {value.shape}; the affine "
+            f"relation to the loss needs one {name} for all observations. With one {name} "
+            f"per observation the NLL is not proportional to the loss: it is a weighted "
+            f"loss with weights 1/{name}**2 (Gaussian) or 1/{name} (Laplace)."
+        )
+    return value
+
+
+def _dtype(*xs):
+    return R.float_dtype(*xs)
+
+
+def _gaussian(name, loss_fn, mean):
+    def nll(y, loc, *, scale=1.0, weights=None, where=None):
+        return gaussian.nll(y, loc, scale, weights=weights, where=where)
+
+    def a(y, *, scale=1.0, weights=None, where=None):
+        s = _scalar_noise(scale, "scale", name)
+        dt = _dtype(y, scale, weights)
+        n = _n(y, weights, where, dt) if mean else 1.0
+        return n / (2.0 * jnp.square(s.astype(dt)))
+
+    def b(y, *, scale=1.0, weights=None, where=None):
+        s = _scalar_noise(scale, "scale", name)
+        dt = _dtype(y, scale, weights)
+        return 0.5 * _n(y, weights, where, dt) * (math.log(2 * math.pi) + 2 * jnp.log(s.astype(dt)))
+
+    a_text = "n/(2 sigma^2)" if mean else "1/(2 sigma^2)"
+    return Equivalence(nll, loss_fn, a, b, name, "Normal(loc, sigma)", ("scale",),
+                       f"a = {a_text}, b = (n/2) log(2 pi sigma^2)")
+
+
+def _laplace(name, loss_fn, mean):
+    def nll(y, loc, *, scale=1.0, weights=None, where=None):
+        return laplace.nll(y, loc, scale, weights=weights, where=where)
+
+    def a(y, *, scale=1.0, weights=None, where=None):
+        s = _scalar_noise(scale, "scale", name)
+        dt = _dtype(y, scale, weights)
+        n = _n(y, weights, where, dt) if mean else 1.0
+        return n / s.astype(dt)
+
+    def b(y, *, scale=1.0, weights=None, where=None):
+        s = _scalar_noise(scale, "scale", name)
+        dt = _dtype(y, scale, weights)
+        return _n(y, weights, where, dt) * (math.log(2.0) + jnp.log(s.astype(dt)))
+
+    a_text = "n/beta" if mean else "1/beta"
+    return Equivalence(nll, loss_fn, a, b, name, "Laplace(loc, beta)", ("scale",),
+                       f"a = {a_text}, b = n log(2 beta)")
+
+
+def _one(y, *, weights=None, where=None):
+    return jnp.ones((), _dtype(y, weights))
+
+
+def _zero(y, *, weights=None, where=None):
+    return jnp.zeros((), _dtype(y, weights))
+
+
+def _log_factorials(counts, *, weights=None, where=None):
+    dt = _dtype(counts, weights)
+    k = jnp.asarray(counts).astype(dt)
+    terms = jax.scipy.special.gammaln(k + 1.0)
+    mask = None if where is None else jnp.broadcast_to(jnp.asarray(where), k.shape)
+    return R.reduce(terms, reduction="sum", weights=weights, mask=mask, fn="nllax.equivalences")
+
+
+equivalences: Mapping[str, Equivalence] = MappingProxyType({
+    "sse": _gaussian("sse", losses.sse, mean=False),
+    "mse": _gaussian("mse", losses.mse, mean=True),
+    "sae": _laplace("sae", losses.sae, mean=False),
+    "mae": _laplace("mae", losses.mae, mean=True),
+    "bce": Equivalence(
+        lambda y, logits, *, weights=None, where=None: bernoulli.nll(
+            y, logits=logits, weights=weights, where=where),
+        losses.binary_cross_entropy, _one, _zero, "bce", "Bernoulli(logits)", (),
+        "a = 1, b = 0"),
+    "cross_entropy": Equivalence(
+        lambda labels, logits, *, weights=None, where=None: categorical.nll(
+            labels, logits=logits, weights=weights, where=where),
+        losses.cross_entropy, _one, _zero, "cross_entropy", "Categorical(logits)", (),
+        "a = 1, b = 0"),
+    "poisson": Equivalence(
+        lambda counts, log_rate, *, weights=None, where=None: poisson.nll(
+            counts, log_rate=log_rate, weights=weights, where=where),
+        losses.poisson, _one, _log_factorials, "poisson", "Poisson(log-rate)", (),
+        "a = 1, b = sum log(k!)"),
+})
