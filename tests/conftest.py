@@ -24,3 +24,12 @@ DATA_DIR = pathlib.Path(
 @pytest.fixture(scope="session")
 def data_dir() -> pathlib.Path:
     return DATA_DIR
+
+
+@pytest.fixture
+def x64():
+    """Float64 for one test, without flipping the global setting for the others."""
+    import jax
+
+    with jax.enable_x64(True):
+        yield
