@@ -32,6 +32,12 @@ def poisson_logpmf(k, lam) -> np.ndarray:
     k = np.asarray(k, np.float64)
     lam = np.broadcast_to(np.asarray(lam, np.float64), k.shape)
     out = np.empty(k.shape)
+    with decimal.localcontext(_CTX):
+        _poisson_fill(out, k, lam)
+    return out
+
+
+def _poisson_fill(out, k, lam):
     for idx in np.ndindex(k.shape):
         ki, li = int(k[idx]), float(lam[idx])
         if li == 0.0:
@@ -40,7 +46,6 @@ def poisson_logpmf(k, lam) -> np.ndarray:
         dl = decimal.Decimal(li)  # exact binary value of the float64 input
         v = (decimal.Decimal(ki) * _CTX.ln(dl) if ki else 0) - dl - _ln_factorial(ki)
         out[idx] = float(v)
-    return out
 
 
 def gaussian_logpdf(y, loc, scale):
@@ -75,4 +80,48 @@ def rel_err(got, want) -> float:
     with np.errstate(invalid="ignore", divide="ignore"):
         err = np.abs(got - want) / np.maximum(np.abs(want), np.finfo(np.float64).tiny)
     err = np.where(same, 0.0, err)
+    return float(np.max(err)) if err.size else 0.0
+
+
+def categorical_logits_decimal(labels, logits) -> np.ndarray:
+    """log softmax(z)_label = -M - log sum_j exp(d_j - M), d_j = z_j - z_label, M = max d,
+    in 50-digit decimal (SciPy's float64 log_softmax returns 0 for a log-probability of
+    -1e-30, which float32 can represent)."""
+    with decimal.localcontext(_CTX):
+        return _categorical_decimal(labels, np.asarray(logits, np.float64))
+
+
+def _categorical_decimal(labels, logits):
+    out = np.empty(logits.shape[:-1])
+    for idx in np.ndindex(out.shape):
+        z = logits[idx]
+        lab = int(np.asarray(labels)[idx])
+        if np.isposinf(z).any():
+            n_inf = int(np.isposinf(z).sum())
+            out[idx] = -math.log(n_inf) if np.isposinf(z[lab]) else -np.inf
+            continue
+        if np.isneginf(z[lab]):
+            out[idx] = -np.inf
+            continue
+        zl = decimal.Decimal(float(z[lab]))
+        d = [decimal.Decimal(float(v)) - zl for v in z if not np.isneginf(v)]
+        m = max(d)
+        total = sum((_CTX.exp(x - m) for x in d if x - m > -5000), decimal.Decimal(0))
+        out[idx] = float(-m - _CTX.ln(total))
+    return out
+
+
+def rel_err_f32(got, want) -> float:
+    """Relative error of a float32 result against a float64 reference over the float32
+    normal range. Where the true value underflows (|want| < smallest normal float32) the
+    result must instead be within that smallest normal of it (XLA flushes subnormals to
+    zero); a violation there is reported as an infinite error."""
+    tiny = float(np.finfo(np.float32).tiny)
+    got = np.asarray(got, np.float64)
+    want = np.asarray(want, np.float64)
+    same = (got == want) | (np.isnan(got) & np.isnan(want))
+    with np.errstate(invalid="ignore"):
+        rel = np.abs(got - want) / np.abs(want)
+        under = np.where(np.abs(got - want) <= tiny, 0.0, np.inf)
+    err = np.where(same, 0.0, np.where(np.abs(want) >= tiny, rel, under))
     return float(np.max(err)) if err.size else 0.0
