@@ -138,20 +138,33 @@ SCALE_RULE = "`scale` must be > 0 (got a value <= 0 or NaN)"
 
 
 @jax.custom_jvp
-def poison(value: jax.Array, valid: jax.Array) -> jax.Array:
-    """``value`` where ``valid``, NaN elsewhere, with a NaN derivative there too.
+def poison(value: jax.Array, valid: jax.Array, params: tuple = ()) -> jax.Array:
+    """``value`` where ``valid``, NaN elsewhere, with NaN derivatives there too.
 
-    A plain ``jnp.where(valid, value, nan)`` would give a NaN value but a zero (finite)
-    gradient; an invalid input must never produce a finite gradient."""
+    A plain ``jnp.where(valid, value, nan)`` gives a NaN value but a zero (finite)
+    gradient, and so does the guarded input (``where(scale > 0, scale, 1)``) that keeps
+    the untaken branch finite. The tangent rule therefore adds ``dp * (0 or NaN)`` for
+    every parameter ``p`` (the raw, unguarded inputs): the gradient with respect to an
+    invalid input is NaN, never a finite number, and unchanged for valid ones."""
+    del params
     return jnp.where(valid, value, jnp.nan)
 
 
 @poison.defjvp
 def _poison_jvp(primals, tangents):
-    value, valid = primals
-    dvalue, _ = tangents
-    factor = jnp.where(valid, 1.0, jnp.nan).astype(dvalue.dtype)
-    return poison(value, valid), dvalue * factor
+    value, valid, params = primals
+    dvalue, _, dparams = tangents
+    # Linear in the tangents (so it transposes for grad): 1 or NaN times dvalue, plus
+    # 0 or NaN times each parameter's tangent.
+    nan_or = jnp.where(valid, 0.0, jnp.nan).astype(dvalue.dtype)
+    out_t = dvalue * (nan_or + 1.0)
+    for dp in jax.tree_util.tree_leaves(dparams):
+        if dp.dtype == jax.dtypes.float0:
+            continue
+        if dp.ndim > out_t.ndim:  # e.g. logits with a trailing class axis
+            dp = jnp.sum(dp, axis=tuple(range(out_t.ndim, dp.ndim)))
+        out_t = out_t + dp.astype(dvalue.dtype) * nan_or
+    return poison(value, valid, params), out_t
 
 
 def validate(fn: str, rules: Rules, mask: jax.Array | None) -> jax.Array | bool:
@@ -240,7 +253,7 @@ def finish_nll(
     shape = tuple(data.shape) if shape is None else shape
     mask = as_mask(where, shape, fn)
     lp, rules = compute(mask_data(data, mask, safe), *params)
-    lp = poison(lp, validate(fn, rules, mask))
+    lp = poison(lp, validate(fn, rules, mask), _float_leaves(params))
     return reduce(-lp, reduction=reduction, weights=weights, mask=mask, fn=fn)
 
 
@@ -251,4 +264,8 @@ def finish_log_prob(
     params: tuple[jax.Array, ...],
 ) -> jax.Array:
     lp, rules = compute(data, *params)
-    return poison(lp, validate(fn, rules, None))
+    return poison(lp, validate(fn, rules, None), _float_leaves(params))
+
+
+def _float_leaves(params) -> tuple:
+    return tuple(p for p in params if isinstance(p, jax.Array) and jnp.issubdtype(p.dtype, jnp.floating))
