@@ -12,11 +12,17 @@ from nllax import gaussian as gaussian
 from nllax import laplace as laplace
 from nllax import losses as losses
 from nllax import poisson as poisson
-from nllax import verify as verify
 from nllax._checks import checked as checked
 from nllax.equivalences import Equivalence as Equivalence
 from nllax.equivalences import EquivalenceCheck as EquivalenceCheck
 from nllax.equivalences import equivalences as equivalences
+from nllax.inference import InferenceWarning as InferenceWarning
+from nllax.inference import LRTest as LRTest
+from nllax.inference import ProfileInterval as ProfileInterval
+from nllax.inference import Summary as Summary
+from nllax.inference import lr_test as lr_test
+from nllax.inference import profile_ci as profile_ci
+from nllax.inference import summary as summary
 from nllax.fit import FitError as FitError
 from nllax.fit import FitResult as FitResult
 from nllax.fit import FitStatus as FitStatus
@@ -31,11 +37,17 @@ __all__ = [
     "laplace",
     "losses",
     "poisson",
-    "verify",
     "checked",
     "Equivalence",
     "EquivalenceCheck",
     "equivalences",
+    "InferenceWarning",
+    "LRTest",
+    "ProfileInterval",
+    "Summary",
+    "lr_test",
+    "profile_ci",
+    "summary",
     "fit",
     "FitError",
     "FitResult",
