@@ -12,6 +12,7 @@ from nllax import gaussian as gaussian
 from nllax import laplace as laplace
 from nllax import losses as losses
 from nllax import poisson as poisson
+from nllax import verify as verify
 from nllax._checks import checked as checked
 from nllax.equivalences import Equivalence as Equivalence
 from nllax.equivalences import EquivalenceCheck as EquivalenceCheck
@@ -37,6 +38,7 @@ __all__ = [
     "laplace",
     "losses",
     "poisson",
+    "verify",
     "checked",
     "Equivalence",
     "EquivalenceCheck",
