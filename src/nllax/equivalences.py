@@ -135,44 +135,47 @@ def _dtype(*xs):
     return R.float_dtype(*xs)
 
 
-def _gaussian(name, loss_fn, mean):
+def _location_scale(name, family, loss_fn, mean, a_per_scale, b_per_obs, family_text, formula):
+    """A row whose constants are ``a = (n or 1) * a_per_scale(s)`` and
+    ``b = n * b_per_obs(s)`` for one scalar noise scale ``s``."""
+
     def nll(y, loc, *, scale=1.0, weights=None, where=None):
-        return gaussian.nll(y, loc, scale, weights=weights, where=where)
+        return family.nll(y, loc, scale, weights=weights, where=where)
+
+    def _scale_and_count(y, scale, weights, where):
+        s = _scalar_noise(scale, "scale", name)
+        dt = _dtype(y, scale, weights)
+        return s.astype(dt), _n(y, weights, where, dt)
 
     def a(y, *, scale=1.0, weights=None, where=None):
-        s = _scalar_noise(scale, "scale", name)
-        dt = _dtype(y, scale, weights)
-        n = _n(y, weights, where, dt) if mean else 1.0
-        return n / (2.0 * jnp.square(s.astype(dt)))
+        s, n = _scale_and_count(y, scale, weights, where)
+        return (n if mean else 1.0) * a_per_scale(s)
 
     def b(y, *, scale=1.0, weights=None, where=None):
-        s = _scalar_noise(scale, "scale", name)
-        dt = _dtype(y, scale, weights)
-        return 0.5 * _n(y, weights, where, dt) * (math.log(2 * math.pi) + 2 * jnp.log(s.astype(dt)))
+        s, n = _scale_and_count(y, scale, weights, where)
+        return n * b_per_obs(s)
 
-    a_text = "n/(2 sigma^2)" if mean else "1/(2 sigma^2)"
-    return Equivalence(nll, loss_fn, a, b, name, "Normal(loc, sigma)", ("scale",),
-                       f"a = {a_text}, b = (n/2) log(2 pi sigma^2)")
+    return Equivalence(nll, loss_fn, a, b, name, family_text, ("scale",), formula)
+
+
+def _gaussian(name, loss_fn, mean):
+    return _location_scale(
+        name, gaussian, loss_fn, mean,
+        lambda s: 1.0 / (2.0 * jnp.square(s)),
+        lambda s: 0.5 * (math.log(2 * math.pi) + 2 * jnp.log(s)),
+        "Normal(loc, sigma)",
+        f"a = {'n/(2 sigma^2)' if mean else '1/(2 sigma^2)'}, b = (n/2) log(2 pi sigma^2)",
+    )
 
 
 def _laplace(name, loss_fn, mean):
-    def nll(y, loc, *, scale=1.0, weights=None, where=None):
-        return laplace.nll(y, loc, scale, weights=weights, where=where)
-
-    def a(y, *, scale=1.0, weights=None, where=None):
-        s = _scalar_noise(scale, "scale", name)
-        dt = _dtype(y, scale, weights)
-        n = _n(y, weights, where, dt) if mean else 1.0
-        return n / s.astype(dt)
-
-    def b(y, *, scale=1.0, weights=None, where=None):
-        s = _scalar_noise(scale, "scale", name)
-        dt = _dtype(y, scale, weights)
-        return _n(y, weights, where, dt) * (math.log(2.0) + jnp.log(s.astype(dt)))
-
-    a_text = "n/beta" if mean else "1/beta"
-    return Equivalence(nll, loss_fn, a, b, name, "Laplace(loc, beta)", ("scale",),
-                       f"a = {a_text}, b = n log(2 beta)")
+    return _location_scale(
+        name, laplace, loss_fn, mean,
+        lambda s: 1.0 / s,
+        lambda s: math.log(2.0) + jnp.log(s),
+        "Laplace(loc, beta)",
+        f"a = {'n/beta' if mean else '1/beta'}, b = n log(2 beta)",
+    )
 
 
 def _one(y, *, weights=None, where=None):
