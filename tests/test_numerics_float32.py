@@ -100,7 +100,7 @@ def test_poisson_counts_to_1e7_with_rate(factor):
     lam = (COUNTS * factor).astype(f32)
     got = jax.jit(lambda k, r: nllax.poisson.log_prob(k, rate=r))(COUNTS, lam)
     want = _refs.poisson_logpmf(COUNTS, lam.astype(np.float64))
-    assert _refs.rel_err_f32(got, want) <= 32 * EPS32  # measured 24.5 eps (factor 0.5)
+    assert _refs.rel_err_f32(got, want) <= 8 * EPS32  # measured 3.9 eps (factor 0.5)
 
 
 @pytest.mark.parametrize("factor", [0.5, 0.99, 1.0, 1.001, 2.0])

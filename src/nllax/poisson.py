@@ -95,7 +95,13 @@ def _bd0(k, lam, log_lam):
         poly = poly * v2 + 1.0 / (2 * j + 1)
     series = d * vs + 2.0 * k * vs * v2 * poly
     k_pos = jnp.where(k > 0, k, jnp.ones((), k.dtype))
-    direct = jnp.where(k > 0, k * (jnp.log(k_pos) - log_lam), 0.0) + lam - k
+    # log(k / lam) with one rounding where the ratio is a normal number; log k - log lam
+    # (two roundings, but no overflow) elsewhere.
+    ratio = k_pos / jnp.where(lam > 0, lam, jnp.ones((), lam.dtype))
+    tiny = jnp.finfo(k.dtype).tiny
+    log_ratio = jnp.where((lam > 0) & (ratio > tiny) & jnp.isfinite(ratio),
+                          jnp.log(jnp.clip(ratio, tiny)), jnp.log(k_pos) - log_lam)
+    direct = jnp.where(k > 0, k * log_ratio, 0.0) + lam - k
     return jnp.where(near, series, direct)
 
 
