@@ -195,7 +195,8 @@ def _pinv_checked(a: jax.Array, rtol):
     return inv, affected, jnp.sum(~good) + jnp.where(finite, 0, a.shape[0])
 
 
-def _core_impl(params, dyn, *, log_lik, static, covariance, rtol):
+def _derivs_impl(params, dyn, *, log_lik, static, hessian, scores):
+    """The model-specific part: log-likelihood, gradient, Hessian and/or S'S."""
     treedef, static_leaves = static
     args = _merge_args(dyn, treedef, static_leaves)
     theta, unravel = ravel_pytree(params)
@@ -206,21 +207,27 @@ def _core_impl(params, dyn, *, log_lik, static, covariance, rtol):
     def total(t):
         return jnp.sum(per_obs(t))
 
-    lls = per_obs(theta)
-    loglik = jnp.sum(lls)
-    grad = jax.grad(total)(theta)
-    if covariance in ("observed", "robust"):
-        bread, affected, n_bad = _pinv_checked(-jax.hessian(total)(theta), rtol)
-    if covariance in ("opg", "robust"):
-        scores = jax.jacfwd(per_obs)(theta)  # (n, k): k forward passes, no n x n
-        meat = scores.T @ scores
+    loglik, grad = jax.value_and_grad(total)(theta)
+    hess = jax.hessian(total)(theta) if hessian else None
+    meat = None
+    if scores:
+        s = jax.jacfwd(per_obs)(theta)  # (n, k): k forward passes, never n x n
+        meat = s.T @ s
+    return theta, loglik, grad, hess, meat
+
+
+_derivs = jax.jit(_derivs_impl, static_argnames=("log_lik", "static", "hessian", "scores"))
+
+
+@functools.partial(jax.jit, static_argnames=("covariance",))
+def _analyse(loglik, grad, hess, meat, rtol, *, covariance):
+    """The generic part (compiled once per k and dtype, shared by every model)."""
     if covariance == "opg":
         bread, affected, n_bad = _pinv_checked(meat, rtol)
         cov = bread
-    elif covariance == "robust":
-        cov = bread @ meat @ bread
     else:
-        cov = bread
+        bread, affected, n_bad = _pinv_checked(-hess, rtol)
+        cov = bread @ meat @ bread if covariance == "robust" else bread
     nan_rows = affected[:, None] | affected[None, :]
     cov = jnp.where(nan_rows, jnp.nan, 0.5 * (cov + cov.T))
     # Newton step to the maximum of the quadratic model, measured in standard errors.
@@ -228,11 +235,21 @@ def _core_impl(params, dyn, *, log_lik, static, covariance, rtol):
     finite = jnp.isfinite(loglik) & jnp.all(jnp.isfinite(grad))
     return dict(
         loglik=loglik, cov=cov, affected=affected | ~finite, n_bad=n_bad,
-        decrement=decrement, finite=finite, theta=theta,
+        decrement=decrement, finite=finite,
     )
 
 
-_core = jax.jit(_core_impl, static_argnames=("log_lik", "static", "covariance", "rtol"))
+def _information(log_lik, params_hat, dyn, split, covariance, rtol):
+    key, treedef, static = split
+    derivs = _derivs if key is not None else _derivs_impl
+    theta, loglik, grad, hess, meat = derivs(
+        params_hat, dyn, log_lik=log_lik, static=(treedef, static),
+        hessian=covariance != "opg", scores=covariance != "observed",
+    )
+    out = _analyse(loglik, grad, hess, meat, jnp.asarray(rtol, theta.dtype), covariance=covariance)
+    out = jax.device_get(out)
+    out["theta"] = theta
+    return out
 
 
 # --------------------------------------------------------------------------------------
@@ -414,11 +431,8 @@ def summary(
     if not rtol > 0:
         raise ValueError(f"{fn}: `rtol` must be > 0, got {rtol}.")
 
-    dyn, (key, treedef, static) = _split_args(args)
-    core = _core if key is not None else _core_impl
-    out = core(params_hat, dyn, log_lik=log_lik, static=(treedef, static),
-               covariance=covariance, rtol=rtol)
-    out = jax.device_get(out)
+    dyn, split = _split_args(args)
+    out = _information(log_lik, params_hat, dyn, split, covariance, rtol)
 
     theta = jnp.asarray(out["theta"])
     cov = jnp.asarray(out["cov"])
@@ -705,11 +719,9 @@ def profile_ci(
     dtype = theta.dtype
     dyn, (key, treedef, static) = _split_args(args)
     st = (treedef, static)
-    core = _core if key is not None else _core_impl
     prof = _profile if key is not None else _profile_impl
-
-    info = core(params_hat, dyn, log_lik=log_lik, static=st, covariance="observed",
-                rtol=_default_rtol(theta.size, nobs, dtype))
+    info = _information(log_lik, params_hat, dyn, (key, treedef, static), "observed",
+                        _default_rtol(theta.size, nobs, dtype))
     se = float(jnp.sqrt(info["cov"][i, i]))
     psi_hat = float(theta[i])
     step = se if np.isfinite(se) and se > 0 else 0.1 * max(1.0, abs(psi_hat))
