@@ -136,3 +136,188 @@ def test_any_optax_optimizer(x64, make_opt):
     r = nllax.fit(_logistic_nll, jnp.zeros(3), x, y, optimizer=make_opt(), max_steps=5000, tol=1e-9)
     assert bool(r.converged), r.message
     np.testing.assert_allclose(r.params, ref.params, rtol=1e-6, atol=1e-8)
+
+
+def test_badly_scaled_near_collinear_poor_start(x64):
+    # Regressors on scales 1 to 1e5, two near-collinear columns, start far away.
+    rng = np.random.default_rng(4)
+    n = 400
+    z = rng.normal(size=(n, 4))
+    x = np.c_[np.ones(n), z[:, 0], 1e2 * z[:, 1], 1e5 * z[:, 2], z[:, 0] + 1e-4 * z[:, 3]]
+    beta = np.array([3.0, 1.0, -0.02, 4e-5, 0.5])
+    y = x @ beta + rng.normal(size=n)
+    # float64 reference by QR (numpy.linalg.lstsq uses an SVD; both are backward stable)
+    q, r = np.linalg.qr(x)
+    beta_ls = np.linalg.solve(r, q.T @ y)
+    p0 = {"beta": jnp.full(5, 100.0), "log_sigma": jnp.array(5.0)}
+    res = nllax.fit(_gauss_nll, p0, jnp.asarray(x), jnp.asarray(y))
+    assert bool(res.converged), res.message
+    # cond(x) ~ 1e9 here, so about 1e-16 * 1e9 relative agreement is all one can ask
+    np.testing.assert_allclose(res.params["beta"], beta_ls, rtol=1e-6)
+    sse = np.sum((y - x @ beta_ls) ** 2)
+    np.testing.assert_allclose(np.exp(2 * float(res.params["log_sigma"])), sse / n, rtol=1e-10)
+
+
+def _irls_logistic(x, y, steps=50):
+    # Independent float64 reference: Newton-Raphson / IRLS in NumPy.
+    beta = np.zeros(x.shape[1])
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-x @ beta))
+        hess = x.T @ (x * (p * (1 - p))[:, None])
+        beta = beta + np.linalg.solve(hess, x.T @ (y - p))
+    return beta
+
+
+def test_logistic_poor_start_matches_irls(x64):
+    rng = np.random.default_rng(5)
+    x = np.c_[np.ones(500), rng.normal(size=(500, 3)) * np.array([1.0, 10.0, 0.1])]
+    beta = np.array([0.5, -1.0, 0.1, 3.0])
+    y = (rng.random(500) < 1 / (1 + np.exp(-x @ beta))).astype(np.float64)
+    ref = _irls_logistic(x, y)
+    res = nllax.fit(_logistic_nll, jnp.array([20.0, -20.0, 20.0, -20.0]), jnp.asarray(x), jnp.asarray(y))
+    assert bool(res.converged), res.message
+    np.testing.assert_allclose(res.params, ref, rtol=1e-10)
+
+
+def test_mae_regression_matches_linprog(x64):
+    # L1 regression (MAE): the Hessian is 0, the default still gets within 1e-3.
+    scipy_optimize = pytest.importorskip("scipy.optimize")
+    rng = np.random.default_rng(0)
+    n, d = 200, 3
+    x = np.c_[np.ones(n), rng.normal(size=(n, d - 1)) * np.array([1.0, 100.0])]
+    y = x @ np.array([1.0, 2.0, -0.01]) + rng.laplace(size=n)
+    # min sum(u + v) s.t. x b + u - v = y, u, v >= 0
+    lp = scipy_optimize.linprog(
+        np.r_[np.zeros(d), np.ones(2 * n)],
+        A_eq=np.c_[x, np.eye(n), -np.eye(n)],
+        b_eq=y,
+        bounds=[(None, None)] * d + [(0, None)] * (2 * n),
+    )
+    assert lp.status == 0
+    b_ref = lp.x[:d]
+    f_ref = np.mean(np.abs(y - x @ b_ref))
+
+    def mae(b, x, y):
+        return nllax.losses.mae(y, x @ b)
+
+    res = nllax.fit(mae, jnp.zeros(d), jnp.asarray(x), jnp.asarray(y))
+    assert int(res.status) != nllax.FitStatus.NONFINITE
+    np.testing.assert_allclose(res.params, b_ref, atol=1e-3, rtol=0)
+    assert -1e-12 <= float(res.value) - f_ref < 1e-6  # never below the LP optimum
+
+    # Laplace NLL with the scale learned jointly: same location, beta-hat = MAE.
+    def laplace_nll(p, x, y):
+        return nllax.laplace.nll(y, x @ p["b"], log_scale=p["log_b"])
+
+    res = nllax.fit(laplace_nll, {"b": jnp.zeros(d), "log_b": jnp.array(0.0)}, jnp.asarray(x), jnp.asarray(y))
+    np.testing.assert_allclose(res.params["b"], b_ref, atol=1e-3, rtol=0)
+    np.testing.assert_allclose(np.exp(float(res.params["log_b"])), f_ref, rtol=1e-3)
+
+
+def test_weighted_median_location(x64):
+    # Location-only Laplace with weights: the MLE is the weighted median.
+    rng = np.random.default_rng(6)
+    y = rng.standard_t(3, size=101)
+    w = rng.random(101)
+    order = np.argsort(y)
+    cw = np.cumsum(w[order])
+    median = y[order][np.searchsorted(cw, 0.5 * cw[-1])]
+
+    def nll(mu, y, w):
+        return nllax.laplace.nll(y, mu, weights=w)
+
+    res = nllax.fit(nll, jnp.array(10.0), jnp.asarray(y), jnp.asarray(w))
+    assert abs(float(res.params) - median) < 1e-3
+
+
+def _nan_beyond_three(p, target):
+    # NaN value with a finite gradient beyond p = 3 (jnp.where's untaken branch gives 0).
+    return jnp.where(p[0] > 3.0, jnp.nan, jnp.sum((p - target) ** 2))
+
+
+@pytest.mark.parametrize("optimizer", [None, optax.sgd(0.1)], ids=["newton", "sgd"])
+def test_nan_value_with_finite_gradient_stops(optimizer):
+    res = nllax.fit(_nan_beyond_three, jnp.zeros(1), jnp.array(5.0), optimizer=optimizer, max_steps=500)
+    assert int(res.status) == nllax.FitStatus.NONFINITE, res.message
+    assert np.isfinite(float(res.value))
+    assert 0.0 < float(res.params[0]) <= 3.0
+    np.testing.assert_allclose(float(res.value), (float(res.params[0]) - 5.0) ** 2, rtol=1e-6)
+    with pytest.raises(nllax.FitError, match="NONFINITE"):
+        nllax.fit(_nan_beyond_three, jnp.zeros(1), jnp.array(5.0), optimizer=optimizer, throw=True)
+
+
+def test_divergence_returns_last_finite_params():
+    # Gradient descent with a far too large step on p**4: the iterates overflow.
+    def f(p):
+        return jnp.sum(p**4)
+
+    res = nllax.fit(f, jnp.array([1.0]), optimizer=optax.sgd(1.0), max_steps=100)
+    assert int(res.status) == nllax.FitStatus.NONFINITE
+    assert np.all(np.isfinite(res.params)) and np.isfinite(float(res.value))
+    np.testing.assert_allclose(float(res.value), float(f(res.params)), rtol=1e-6)
+
+
+def test_nonfinite_start():
+    res = nllax.fit(lambda p: jnp.sum(jnp.log(p)), jnp.array([-1.0]))
+    assert int(res.status) == nllax.FitStatus.NONFINITE
+    assert int(res.steps) == 0
+
+
+def test_max_steps_and_throw():
+    x, y = _linear_data(dtype=np.float32)
+    p0 = {"beta": jnp.zeros(3), "log_sigma": jnp.array(3.0)}
+    res = nllax.fit(_gauss_nll, p0, jnp.asarray(x), jnp.asarray(y), max_steps=1)
+    assert int(res.status) == nllax.FitStatus.MAX_STEPS and int(res.steps) == 1
+    assert not bool(res.converged)
+    assert "MAX_STEPS" in res.message
+    with pytest.raises(nllax.FitError, match="MAX_STEPS"):
+        nllax.fit(_gauss_nll, p0, jnp.asarray(x), jnp.asarray(y), max_steps=1, throw=True)
+    # under jit the status is returned, not raised
+    run = jax.jit(lambda x, y: nllax.fit(_gauss_nll, p0, x, y, max_steps=1, throw=True))
+    assert int(run(jnp.asarray(x), jnp.asarray(y)).status) == nllax.FitStatus.MAX_STEPS
+
+
+def test_bad_arguments():
+    with pytest.raises(TypeError, match="params0"):
+        nllax.fit(lambda p: jnp.sum(p), jnp.array([1, 2]))
+    with pytest.raises(ValueError, match="scalar"):
+        nllax.fit(lambda p: p**2, jnp.array([1.0, 2.0]))
+    with pytest.raises(TypeError, match="optimizer"):
+        nllax.fit(lambda p: jnp.sum(p**2), jnp.ones(2), optimizer="adam")
+
+
+def test_stochastic_minibatches(x64):
+    rng = np.random.default_rng(7)
+    n = 2000
+    x = np.c_[np.ones(n), rng.normal(size=(n, 2))]
+    y = (rng.random(n) < 1 / (1 + np.exp(-x @ np.array([0.3, 1.0, -1.0])))).astype(np.float64)
+    x, y = jnp.asarray(x), jnp.asarray(y)
+
+    def mean_nll(beta, x, y):
+        return nllax.bernoulli.nll(y, logits=x @ beta, reduction="mean")
+
+    full = nllax.fit(mean_nll, jnp.zeros(3), x, y)
+    opt = optax.adam(0.02)
+    kw = dict(optimizer=opt, batch_size=128, epochs=30)
+    r1 = nllax.fit(mean_nll, jnp.zeros(3), x, y, key=jax.random.key(1), **kw)
+    r2 = nllax.fit(mean_nll, jnp.zeros(3), x, y, key=jax.random.key(1), **kw)
+    r3 = nllax.fit(mean_nll, jnp.zeros(3), x, y, key=jax.random.key(2), **kw)
+    assert int(r1.steps) == 30 * (n // 128)
+    np.testing.assert_array_equal(r1.params, r2.params)  # seeded
+    assert not np.array_equal(r1.params, r3.params)
+    # Adam with a constant step: within 0.05 of the MLE (measured max error about 0.01)
+    np.testing.assert_allclose(r1.params, full.params, atol=0.05)
+    # value and grad_norm are on the full data
+    np.testing.assert_allclose(float(r1.value), float(mean_nll(r1.params, x, y)), rtol=1e-12)
+    with pytest.raises(ValueError, match="leading|observation axis"):
+        nllax.fit(mean_nll, jnp.zeros(3), x, y[:-1], batch_size=10)
+
+
+def test_progress_bar_same_result(capsys):
+    pytest.importorskip("tqdm")
+    x, y = _linear_data(dtype=np.float32)
+    p0 = {"beta": jnp.zeros(3), "log_sigma": jnp.array(0.0)}
+    plain = nllax.fit(_gauss_nll, p0, jnp.asarray(x), jnp.asarray(y))
+    shown = nllax.fit(_gauss_nll, p0, jnp.asarray(x), jnp.asarray(y), progress=True, progress_every=1)
+    np.testing.assert_array_equal(plain.params["beta"], shown.params["beta"])
+    assert "nllax.fit" in capsys.readouterr().err

@@ -216,6 +216,9 @@ def _maybe_progress(progress: bool, every: jax.Array, it: jax.Array, value: jax.
 # ---------------------------------------------------------------------------------------
 # default: damped Newton
 
+_POLISH = optax.lbfgs()
+_STALL = 10
+
 
 @functools.partial(jax.jit, static_argnames=("objective", "progress"))
 def _newton(params0, args, max_steps, tol, every, *, objective, progress):
@@ -287,7 +290,7 @@ def _newton(params0, args, max_steps, tol, every, *, objective, progress):
             accept & ~ok_h,
             FitStatus.NONFINITE,
             jnp.where(
-                accept & small,
+                accept & small & (lam <= 1.0),  # small because near the optimum, not damped
                 FitStatus.CONVERGED,
                 jnp.where(
                     (~accept) & (small | stuck),
@@ -298,8 +301,36 @@ def _newton(params0, args, max_steps, tol, every, *, objective, progress):
         ).astype(jnp.int32)
         return (x, fx, g, h, d, lam_next.astype(dtype), nu, it, status)
 
-    x, fx, g, _, _, _, _, it, status = lax.while_loop(cond, body, state)
-    return FitResult(unravel(x), fx, jnp.linalg.norm(g), it, status)
+    x, fx, g, h, _, _, _, it, status = lax.while_loop(cond, body, state)
+    newton = FitResult(unravel(x), fx, jnp.linalg.norm(g), it, status)
+
+    # Non-smooth objectives (MAE, Laplace): the Hessian has zero-curvature directions and
+    # the damped Newton steps degrade to scaled gradient descent, which stalls short of the
+    # kink. Such fits are polished with L-BFGS (see _polish).
+    dh = jnp.abs(jnp.diag(h))
+    degenerate = jnp.any(dh <= eps * jnp.max(dh)) & (status != FitStatus.NONFINITE)
+    return newton, degenerate
+
+
+@functools.partial(jax.jit, static_argnames=("objective", "progress"))
+def _polish(newton, args, max_steps, tol, every, *, objective, progress):
+    """L-BFGS (zoom line search) from the Newton point; it measures curvature from gradient
+    differences, which the zero Hessian of a piecewise-linear objective cannot give. The
+    best point of the two phases is returned."""
+    params = newton.params
+    eps = jnp.finfo(_dtype_of(params)).eps
+    res = _optax_loop(
+        objective, _POLISH, progress, params, _POLISH.init(params), args, max_steps,
+        jnp.sqrt(eps), every, xtol=tol,
+    )
+    better = res.value <= newton.value
+    return FitResult(
+        _select(better, res.params, params),
+        jnp.where(better, res.value, newton.value),
+        jnp.where(better, res.grad_norm, newton.grad_norm),
+        newton.steps + res.steps,
+        jnp.where(better, res.status, newton.status),
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -323,8 +354,11 @@ def _update_fn(optimizer, objective, args):
     return update
 
 
-@functools.partial(jax.jit, static_argnames=("objective", "optimizer", "progress"))
-def _optax(params0, opt_state, args, max_steps, tol, every, *, objective, optimizer, progress):
+def _optax_loop(objective, optimizer, progress, params0, opt_state, args, max_steps, tol, every,
+                xtol=None):
+    """The optax loop (traced inside a jitted caller). With ``xtol`` it also stops, as
+    converged, after ``_STALL`` consecutive updates that each move the parameters by less
+    than ``xtol`` relative (one is not enough: a line search can return a tiny first step)."""
     dtype = _dtype_of(params0)
 
     def f(x):
@@ -335,19 +369,27 @@ def _optax(params0, opt_state, args, max_steps, tol, every, *, objective, optimi
     zero_g = jax.tree_util.tree_map(jnp.zeros_like, params0)
     state = (
         params0, opt_state, params0, jnp.asarray(jnp.nan, dtype), zero_g,
-        jnp.asarray(0, jnp.int32), jnp.asarray(_RUNNING, jnp.int32),
+        jnp.asarray(0, jnp.int32), jnp.asarray(0, jnp.int32), jnp.asarray(_RUNNING, jnp.int32),
     )
 
     def cond(state):
         return state[-1] == _RUNNING
 
     def body(state):
-        x, opt_state, x_last, f_last, g_last, it, _ = state
+        x, opt_state, x_last, f_last, g_last, it, n_small, _ = state
         fx, g = vg(x)
         _maybe_progress(progress, every, it, fx)
         finite = jnp.isfinite(fx) & _tree_finite(g) & _tree_finite(x)
         conv = _tree_norm(g) <= tol * jnp.maximum(1.0, jnp.abs(fx))
-        x_last, f_last, g_last = _select(finite, (x, fx, g), (x_last, f_last, g_last))
+        keep = finite
+        if xtol is not None:  # polish mode returns the best point (L-BFGS is not monotone here)
+            keep = finite & ((fx <= f_last) | jnp.isnan(f_last))
+        x_last, f_last, g_last = _select(keep, (x, fx, g), (x_last, f_last, g_last))
+        updates, new_state = update(g, opt_state, x, fx)
+        if xtol is not None:
+            small = _tree_norm(updates) <= xtol * (_tree_norm(x) + xtol)
+            n_small = jnp.where(small, n_small + 1, 0)
+            conv = conv | (n_small >= _STALL)
         status = jnp.where(
             ~finite,
             FitStatus.NONFINITE,
@@ -355,14 +397,20 @@ def _optax(params0, opt_state, args, max_steps, tol, every, *, objective, optimi
                       jnp.where(it >= max_steps, FitStatus.MAX_STEPS, _RUNNING)),
         ).astype(jnp.int32)
         go = status == _RUNNING
-        updates, new_state = update(g, opt_state, x, fx)
         x_new = optax.apply_updates(x, updates)
         x = _select(go, x_new, x)
         opt_state = _select(go, new_state, opt_state)
-        return (x, opt_state, x_last, f_last, g_last, it + go.astype(jnp.int32), status)
+        return (x, opt_state, x_last, f_last, g_last, it + go.astype(jnp.int32), n_small, status)
 
-    _, _, x, fx, g, it, status = lax.while_loop(cond, body, state)
+    _, _, x, fx, g, it, _, status = lax.while_loop(cond, body, state)
     return FitResult(x, fx, _tree_norm(g), it, status)
+
+
+@functools.partial(jax.jit, static_argnames=("objective", "optimizer", "progress"))
+def _optax(params0, opt_state, args, max_steps, tol, every, *, objective, optimizer, progress):
+    return _optax_loop(
+        objective, optimizer, progress, params0, opt_state, args, max_steps, tol, every
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -511,8 +559,20 @@ def fit(
             raise ValueError("nllax.fit: hyperparams= needs an optax optimizer")
         max_steps = 1000 if max_steps is None else max_steps
         tol = eps ** (2.0 / 3.0) if tol is None else tol
-        runner = functools.partial(_newton, objective=objective, progress=progress)
-        call = lambda: runner(params0, args, max_steps, jnp.asarray(tol, dtype), every)  # noqa: E731
+        tol = jnp.asarray(tol, dtype)
+
+        def call():
+            res, degenerate = _newton(
+                params0, args, max_steps, tol, every, objective=objective, progress=progress
+            )
+            polish = functools.partial(
+                _polish, args=args, max_steps=max_steps, tol=tol, every=every,
+                objective=objective, progress=progress,
+            )
+            if isinstance(degenerate, jax.core.Tracer):  # fit called under jit/vmap
+                return lax.cond(degenerate, polish, lambda r: r, res)
+            # compiled only for the (rare) fits that need it
+            return polish(res) if bool(degenerate) else res
     else:
         if optimizer is None:
             optimizer = _DEFAULT_STOCHASTIC
