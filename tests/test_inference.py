@@ -448,3 +448,45 @@ def test_profile_ci_bad_input(x64, ols_mle):
         nllax.profile_ci(ols_ll, params, x, y, which=1.0)
     with pytest.raises(ValueError, match="level"):
         nllax.profile_ci(ols_ll, params, x, y, which=0, level=1.0)
+
+
+# --------------------------------------------------------------------------------------
+# Units, devices, dtypes.
+
+
+def test_badly_scaled_covariate_is_not_called_singular(x64):
+    # A "calendar year" covariate next to the intercept: cond(X'X) is about 1e11, yet the
+    # information is regular. The unit-diagonal scaling keeps it from being flagged.
+    rng = np.random.default_rng(10)
+    n = 300
+    x = np.column_stack([np.ones(n), 2000.0 + 10.0 * rng.normal(size=n)])
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-(x[:, 1] - 2000.0) / 10.0))) * 1.0
+    assert np.linalg.cond(x.T @ x) > 1e10
+    res = sm.Logit(y, x).fit(method="newton", tol=1e-10, maxiter=100, disp=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s = nllax.summary(logit_ll, jnp.asarray(res.params), x, y)
+    _assert_close(s.stderr, res.bse, SE_RTOL)
+
+
+def test_sharded_data_and_float32(x64):
+    # Observations sharded over every device give the same summary as one device.
+    x, y = _ols_data()
+    devices = jax.devices()
+    n = (x.shape[0] // len(devices)) * len(devices)
+    x, y = x[:n], y[:n]
+    params = _mle(ols_ll, {"beta": jnp.zeros(3), "sigma": jnp.asarray(1.0)}, x, y)
+    mesh = jax.sharding.Mesh(np.array(devices), ("obs",))
+    rows = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("obs"))
+    xs, ys = jax.device_put(x, rows), jax.device_put(y, rows)
+    one = nllax.summary(ols_ll, params, x, y, covariance="robust")
+    many = nllax.summary(ols_ll, params, xs, ys, covariance="robust")
+    _assert_close(many.cov, one.cov, 1e-10)
+    _assert_close(many.loglik, one.loglik, 1e-12)
+    # float32 in, float32 out, close to the float64 standard errors.
+    with jax.enable_x64(False):
+        p32 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), params)
+        s32 = nllax.summary(ols_ll, p32, jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32),
+                            covariance="robust")
+        assert s32.stderr["beta"].dtype == jnp.float32
+    _assert_close(s32.stderr["beta"], one.stderr["beta"], 1e-4)
