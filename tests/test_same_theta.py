@@ -1,0 +1,346 @@
+"""The same θ̂ from every NLL and its loss: the central claim of nllax, tested.
+
+For every row of ``nllax.equivalences`` (sse, mse, sae, mae, bce, cross_entropy, poisson)
+a small model is fitted on seeded data, n = 240:
+
+* the gradient of the NLL is ``a`` times the gradient of the loss, ``a`` being the table's
+  ``scale`` (measured with ``nllax.verify`` at a generic point, to rounding in float64);
+* ``nllax.fit`` (default damped Newton) reaches the same θ̂ from the NLL and from the loss,
+  to float64 precision for the smooth rows, and within 1e-3 of the L1-regression optimum
+  (``scipy.optimize.linprog``) for the non-smooth Laplace rows (sae, mae);
+* Adam (``optax.adam`` with a decaying step) reaches that θ̂ from both, to a stated tolerance.
+
+Also: the Gaussian with σ learned jointly (θ̂ is the least-squares solution, σ̂² = SSE/n) and
+the heteroscedastic Gaussian (one known σᵢ per observation), which is *not* proportional to
+the SSE but is exactly weighted least squares with weights 1/σᵢ².
+
+The cases are module-level objects so that ``tests/test_devices.py`` reuses them, and each
+objective is one function object so that ``nllax.fit`` compiles it once per session.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from jax.flatten_util import ravel_pytree
+
+import nllax
+from nllax import verify
+
+N = 240  # observations per data set
+D = 3  # regressors (plus an intercept)
+
+
+def linear(p, X):
+    """loc / logit / log-rate = X @ w + b."""
+    return X @ p["w"] + p["b"]
+
+
+def softmax_logits(p, X):
+    """K = 3 classes, class 0 the reference (its logit fixed at 0) so that θ is
+    identified: with a free column per class, adding one vector to every column of W
+    leaves the softmax unchanged and the MLE is not unique."""
+    z = X @ p["W"] + p["b"]
+    return jnp.concatenate([jnp.zeros((X.shape[0], 1), z.dtype), z], axis=1)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Case:
+    """One row of the table with its model and data (NumPy float64; jnp under x64)."""
+
+    name: str
+    X: np.ndarray
+    y: np.ndarray
+    noise: dict[str, float]
+    params0: dict[str, np.ndarray]
+    probe: dict[str, np.ndarray]  # a generic point (not near θ̂) for the gradient ratio
+    nll: Callable[..., Any]  # nll(params, X, y)
+    loss: Callable[..., Any]  # loss(params, X, y)
+    predict: Callable[..., Any] = linear  # params, X -> the prediction the loss compares with y
+
+    @property
+    def eq(self) -> nllax.Equivalence:
+        return nllax.equivalences[self.name]
+
+    def scale(self) -> jax.Array:
+        return self.eq.scale(jnp.asarray(self.y), **self.noise)
+
+
+def _nll_of(eq, predict, noise):
+    def nll(p, X, y):
+        return eq.nll(y, predict(p, X), **noise)
+
+    return nll
+
+
+def _loss_of(eq, predict):
+    def loss(p, X, y):
+        return eq.loss(y, predict(p, X))
+
+    return loss
+
+
+def _make_cases() -> dict[str, Case]:
+    rng = np.random.default_rng(20261125)
+    X = rng.normal(size=(N, D))
+    w_true, b_true = np.array([1.0, -2.0, 0.5]), 0.3
+    eta = X @ w_true + b_true
+    zeros = {"w": np.zeros(D), "b": np.zeros(())}
+    probe = {"w": np.array([0.4, -0.9, 1.1]), "b": np.array(-0.6)}
+    data = {
+        "gaussian": (eta + 0.7 * rng.normal(size=N), {"scale": 0.7}),
+        "laplace": (eta + rng.laplace(scale=0.5, size=N), {"scale": 0.5}),
+        "bce": ((rng.random(N) < 1.0 / (1.0 + np.exp(-0.6 * eta))).astype(np.float64), {}),
+        "poisson": (rng.poisson(np.exp(0.3 * eta)).astype(np.int32), {}),
+    }
+    W_true = np.array([[1.0, -1.0], [0.5, 0.2], [-0.3, 1.0]])
+    z = np.concatenate([np.zeros((N, 1)), X @ W_true + np.array([0.1, -0.2])], axis=1)
+    prob = np.exp(z - z.max(axis=1, keepdims=True))
+    prob /= prob.sum(axis=1, keepdims=True)
+    labels = (rng.random((N, 1)) > np.cumsum(prob, axis=1)).sum(axis=1).astype(np.int32)
+    family_of = {"sse": "gaussian", "mse": "gaussian", "sae": "laplace", "mae": "laplace",
+                 "bce": "bce", "poisson": "poisson"}
+
+    nlls: dict[str, Callable[..., Any]] = {}
+    cases = {}
+    for name, family in family_of.items():
+        y, noise = data[family]
+        eq = nllax.equivalences[name]
+        if family not in nlls:
+            # sse/mse (sae/mae) share the likelihood: one function, one compiled fit.
+            nlls[family] = _nll_of(eq, linear, noise)
+        cases[name] = Case(name, X, y, noise, zeros, probe, nlls[family], _loss_of(eq, linear))
+    ce = nllax.equivalences["cross_entropy"]
+    cases["cross_entropy"] = Case(
+        "cross_entropy", X, labels, {},
+        {"W": np.zeros((D, 2)), "b": np.zeros(2)},
+        {"W": np.array([[0.2, -0.5], [1.0, 0.3], [-0.4, 0.1]]), "b": np.array([0.3, -0.1])},
+        _nll_of(ce, softmax_logits, {}),
+        _loss_of(ce, softmax_logits),
+        softmax_logits,
+    )
+    return {name: cases[name] for name in nllax.equivalences}  # the table's order
+
+
+CASES = _make_cases()
+NAMES = list(CASES)
+SMOOTH = [n for n in NAMES if n not in ("sae", "mae")]
+
+# Adam for every row: one optimizer object (the compiled loop is cached on its identity).
+# Step 0.05 decayed by 0.8 every 100 steps, 4000 steps: see ADAM_TOL below.
+ADAM = optax.adam(optax.exponential_decay(0.05, 100, 0.8))
+ADAM_STEPS = 4000
+# Measured distance of the Adam θ̂ to the Newton θ̂ (max abs over parameters): <= 1e-7
+# for the smooth rows; Laplace rows stop ~8e-4 from the L1 optimum (non-smooth: the
+# step, not the gradient, has to go to 0).
+ADAM_TOL = {"smooth": 1e-6, "laplace": 2e-3}
+# fit's own target for non-smooth objectives (issue 3): within 1e-3 of the optimum.
+LAPLACE_TOL = 1e-3
+
+
+def jnp_tree(tree):
+    return jax.tree_util.tree_map(jnp.asarray, tree)
+
+
+def flat(tree) -> np.ndarray:
+    return np.asarray(ravel_pytree(tree)[0])
+
+
+def newton_distance(objective, params, *args) -> float:
+    """‖H⁻¹∇f‖ at ``params``: how far a smooth, strictly convex objective's minimum
+    still is (a certificate of convergence that does not trust the fit's own test)."""
+    v, unravel = ravel_pytree(params)
+
+    def f(v):
+        return objective(unravel(v), *args)
+
+    @jax.jit  # one small compile instead of many eager Hessian ops
+    def step(v):
+        return jnp.linalg.norm(jnp.linalg.solve(jax.hessian(f)(v), jax.grad(f)(v)))
+
+    return float(step(v))
+
+
+def l1_regression(X, y) -> np.ndarray:
+    """The least-absolute-deviations fit (w, b) as a linear program (independent of JAX)."""
+    from scipy.optimize import linprog
+
+    A = np.c_[X, np.ones(len(y))]
+    n, m = A.shape
+    # min sum(u + v) s.t. A θ + u - v = y, u, v >= 0
+    res = linprog(np.r_[np.zeros(m), np.ones(2 * n)], A_eq=np.c_[A, np.eye(n), -np.eye(n)],
+                  b_eq=y, bounds=[(None, None)] * m + [(0, None)] * (2 * n), method="highs")
+    assert res.status == 0, res.message
+    return res.x[:m]
+
+
+def lstsq(X, y, weights=None) -> np.ndarray:
+    A = np.c_[X, np.ones(len(y))]
+    if weights is not None:
+        s = np.sqrt(weights)
+        A, y = A * s[:, None], y * s
+    return np.linalg.lstsq(A, y, rcond=None)[0]
+
+
+# --- the measured gradient ratio is the table's a -------------------------------------
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_gradient_ratio_is_the_table_scale(x64, name):
+    c = CASES[name]
+    X, y, probe = jnp.asarray(c.X), jnp.asarray(c.y), jnp_tree(c.probe)
+    a = c.scale()
+    # Measured: |ratio - a| / a <= 5e-16 and residual <= 7e-16 on these data; 1e-12
+    # is "to rounding" with room for other BLAS/summation orders.
+    r = verify.assert_proportional(c.nll, c.loss, probe, X, y, ratio=a, rtol=1e-12)
+    assert float(r.cosine) == pytest.approx(1.0, abs=1e-12)
+    for leaf in jax.tree_util.tree_leaves(r.leaf_ratios):
+        assert float(leaf) == pytest.approx(float(a), rel=1e-12)
+    # The NLL's value is a * loss + b, too.
+    chk = c.eq.check(y, c.predict(probe, X), **c.noise)
+    assert float(chk.rel_error) < 1e-14
+
+
+def test_table_scales_are_the_documented_constants(x64):
+    # a from DESIGN.md: 1/(2 sigma^2), n/(2 sigma^2), 1/beta, n/beta, 1, 1, 1.
+    expected = {"sse": 1 / (2 * 0.49), "mse": N / (2 * 0.49), "sae": 2.0, "mae": 2.0 * N,
+                "bce": 1.0, "cross_entropy": 1.0, "poisson": 1.0}
+    for name, a in expected.items():
+        assert float(CASES[name].scale()) == pytest.approx(a, rel=1e-15), name
+
+
+# --- the default fit: same θ̂ from the NLL and from the loss ----------------------------
+
+
+def fit_both(c: Case, **kw):
+    X, y, p0 = jnp.asarray(c.X), jnp.asarray(c.y), jnp_tree(c.params0)
+    return nllax.fit(c.nll, p0, X, y, **kw), nllax.fit(c.loss, p0, X, y, **kw)
+
+
+@pytest.mark.parametrize("name", SMOOTH)
+def test_same_theta_default_fit(x64, name):
+    c = CASES[name]
+    rf, rg = fit_both(c)
+    assert bool(rf.converged), rf.message
+    assert bool(rg.converged), rg.message
+    # Float64 precision: both estimates agree to 1e-10 (measured: bit-identical, the
+    # damped Newton step is invariant to the objective's scale a) ...
+    np.testing.assert_allclose(flat(rf.params), flat(rg.params), rtol=1e-10, atol=1e-12)
+    # ... and both are within 1e-10 of the true optimum, certified by a Newton step
+    # computed here from the exact Hessian (not by the fit's own stopping test).
+    X, y = jnp.asarray(c.X), jnp.asarray(c.y)
+    assert newton_distance(c.nll, rf.params, X, y) < 1e-10
+    assert newton_distance(c.loss, rg.params, X, y) < 1e-10
+    if name in ("sse", "mse"):  # and the closed form
+        np.testing.assert_allclose(flat(rf.params), np.r_[lstsq(c.X, c.y)[-1], lstsq(c.X, c.y)[:-1]],
+                                   rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["sae", "mae"])
+def test_same_theta_default_fit_non_smooth(x64, name):
+    # Laplace: the NLL is piecewise linear, no Newton certificate; compare with the
+    # least-absolute-deviations optimum from a linear program.
+    c = CASES[name]
+    rf, rg = fit_both(c)
+    ref = l1_regression(c.X, c.y)
+    ref = np.r_[ref[-1], ref[:-1]]  # ravel_pytree order: b, then w
+    np.testing.assert_allclose(flat(rf.params), ref, rtol=0, atol=LAPLACE_TOL)
+    np.testing.assert_allclose(flat(rg.params), ref, rtol=0, atol=LAPLACE_TOL)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_same_theta_adam(x64, name):
+    c = CASES[name]
+    rf, rg = fit_both(c, optimizer=ADAM, max_steps=ADAM_STEPS)
+    if name in ("sae", "mae"):
+        ref, tol = l1_regression(c.X, c.y), ADAM_TOL["laplace"]
+        ref = np.r_[ref[-1], ref[:-1]]
+    else:
+        ref, tol = flat(fit_both(c)[0].params), ADAM_TOL["smooth"]
+    np.testing.assert_allclose(flat(rf.params), ref, rtol=0, atol=tol)
+    np.testing.assert_allclose(flat(rg.params), ref, rtol=0, atol=tol)
+
+
+# --- Gaussian with sigma learned jointly ----------------------------------------------
+
+
+def gaussian_free_sigma(p, X, y):
+    return nllax.gaussian.nll(y, linear(p, X), log_scale=p["log_sigma"])
+
+
+def test_gaussian_sigma_learned_jointly(x64):
+    c = CASES["sse"]
+    X, y = jnp.asarray(c.X), jnp.asarray(c.y)
+    p0 = jnp_tree({**c.params0, "log_sigma": np.zeros(())})
+    r = nllax.fit(gaussian_free_sigma, p0, X, y)
+    assert bool(r.converged), r.message
+    theta = lstsq(c.X, c.y)
+    np.testing.assert_allclose(np.r_[r.params["w"], r.params["b"]], theta, rtol=1e-10, atol=1e-12)
+    sse = float(nllax.losses.sse(y, linear(r.params, X)))
+    sigma2 = float(jnp.exp(2 * r.params["log_sigma"]))
+    assert sigma2 == pytest.approx(sse / N, rel=1e-10)  # the MLE of sigma^2 divides by n
+    assert newton_distance(gaussian_free_sigma, r.params, X, y) < 1e-10
+
+
+# --- heteroscedastic Gaussian: not SSE, but weighted least squares ---------------------
+
+_rng = np.random.default_rng(7)
+SIGMA_I = 0.2 + 1.5 * _rng.random(N)  # one known sigma per observation, 0.2 to 1.7
+Y_HET = CASES["sse"].X @ np.array([1.0, -2.0, 0.5]) + 0.3 + SIGMA_I * _rng.normal(size=N)
+
+
+def het_nll(p, X, y, sigma):
+    return nllax.gaussian.nll(y, linear(p, X), sigma)
+
+
+def weighted_sse(p, X, y, sigma):
+    return nllax.losses.sse(y, linear(p, X), weights=1.0 / jnp.square(sigma))
+
+
+def sse_het(p, X, y, sigma):
+    return nllax.losses.sse(y, linear(p, X))
+
+
+def _het_args():
+    return jnp.asarray(CASES["sse"].X), jnp.asarray(Y_HET), jnp.asarray(SIGMA_I)
+
+
+def test_heteroscedastic_gaussian_is_not_proportional_to_sse(x64):
+    args = _het_args()
+    p1 = jnp_tree(CASES["sse"].probe)
+    p2 = jnp_tree({"w": np.array([1.0, -2.0, 0.5]), "b": np.array(-1.0)})  # true w, b off
+    r1 = verify.gradient_ratio(het_nll, sse_het, p1, *args)
+    r2 = verify.gradient_ratio(het_nll, sse_het, p2, *args)
+    # Measured on these data: at p1 cosine 0.980, residual 0.20, ratio 1.27; at p2
+    # ratio 1.65 (cosine 0.998): the gradients are not parallel and their best-fitting
+    # "ratio" changes with the point, so no constant a exists.
+    assert float(r1.cosine) < 0.99 and float(r1.residual) > 0.1
+    assert float(r2.ratio) / float(r1.ratio) > 1.2
+    with pytest.raises(AssertionError, match="not parallel"):
+        verify.assert_proportional(het_nll, sse_het, p1, *args)
+    # The table refuses a per-observation sigma, and says what it is instead.
+    with pytest.raises(ValueError, match="weighted loss with weights 1/scale"):
+        nllax.equivalences["sse"].scale(args[1], scale=args[2])
+
+
+def test_heteroscedastic_gaussian_is_weighted_least_squares(x64):
+    args = _het_args()
+    # grad NLL = (1/2) grad sum_i (y_i - mu_i)^2 / sigma_i^2, exactly.
+    verify.assert_proportional(het_nll, weighted_sse, jnp_tree(CASES["sse"].probe), *args,
+                               ratio=0.5)
+    p0 = jnp_tree(CASES["sse"].params0)
+    rf = nllax.fit(het_nll, p0, *args)
+    rg = nllax.fit(weighted_sse, p0, *args)
+    assert bool(rf.converged) and bool(rg.converged)
+    wls = lstsq(CASES["sse"].X, Y_HET, weights=1.0 / SIGMA_I**2)
+    for r in (rf, rg):
+        np.testing.assert_allclose(np.r_[r.params["w"], r.params["b"]], wls, rtol=1e-10, atol=1e-12)
+    # ... and not the ordinary least-squares estimate.
+    assert np.max(np.abs(wls - lstsq(CASES["sse"].X, Y_HET))) > 1e-2
