@@ -309,7 +309,6 @@ _NAN_DATA_CASES = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="missing rule: NaN in real-valued data is not checked")
 @pytest.mark.parametrize("fn, name", _NAN_DATA_CASES)
 def test_checked_nan_in_data_raises(fn, name):
     with pytest.raises(checkify.JaxRuntimeError, match=rf"nllax\.{name}.*`y`"):

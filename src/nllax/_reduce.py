@@ -135,6 +135,13 @@ def safe_scale(noise: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 
 SCALE_RULE = "`scale` must be > 0 (got a value <= 0 or NaN)"
+Y_NAN_RULE = "`y` must not be NaN (NaN in the data)"
+
+
+def not_nan(y: jax.Array) -> tuple[jax.Array, str]:
+    """The rule for real-valued data: NaN propagates to the result by itself; this only
+    names the cause in `checked` mode."""
+    return ~jnp.isnan(y), Y_NAN_RULE
 
 
 @jax.custom_jvp

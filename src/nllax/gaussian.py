@@ -44,10 +44,10 @@ def _compute(y, loc, noise, is_log):
     if is_log:
         # log-scale: always a valid scale when finite; NaN/inf propagate on their own.
         z = (y - loc) * jnp.exp(-noise)
-        return -0.5 * jnp.square(z) - noise - _HALF_LOG_2PI, ()
+        return -0.5 * jnp.square(z) - noise - _HALF_LOG_2PI, (R.not_nan(y),)
     valid, s = R.safe_scale(noise)
     z = (y - loc) / s
-    return -0.5 * jnp.square(z) - jnp.log(s) - _HALF_LOG_2PI, ((valid, R.SCALE_RULE),)
+    return -0.5 * jnp.square(z) - jnp.log(s) - _HALF_LOG_2PI, ((valid, R.SCALE_RULE), R.not_nan(y))
 
 
 def log_prob(

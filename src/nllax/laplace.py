@@ -37,9 +37,9 @@ _ONE = 1.0
 
 def _compute(y, loc, noise, is_log):
     if is_log:
-        return -jnp.abs(y - loc) * jnp.exp(-noise) - noise - _LOG2, ()
+        return -jnp.abs(y - loc) * jnp.exp(-noise) - noise - _LOG2, (R.not_nan(y),)
     valid, s = R.safe_scale(noise)
-    return -jnp.abs(y - loc) / s - jnp.log(s) - _LOG2, ((valid, R.SCALE_RULE),)
+    return -jnp.abs(y - loc) / s - jnp.log(s) - _LOG2, ((valid, R.SCALE_RULE), R.not_nan(y))
 
 
 def log_prob(y: Any, loc: Any, scale: Any = _ONE, *, log_scale: Any = None) -> jax.Array:

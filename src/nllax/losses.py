@@ -43,6 +43,7 @@ def _residual_loss(fn, elementwise, y, pred, reduction, weights, where):
     pred = R.as_param(pred, "pred", fn, dtype)
     R.check_fits(pred, "pred", y.shape, "y", fn)
     mask = R.as_mask(where, y.shape, fn)
+    R.validate(fn, (R.not_nan(y),), mask)  # names a NaN in `checked` mode only
     y = R.mask_data(y, mask, 0.0)
     if mask is not None:
         pred = jnp.where(mask, pred, jnp.zeros((), dtype))
