@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.flatten_util import ravel_pytree
 
 import nllax
 from _libs import get
@@ -244,6 +245,18 @@ def _run_model(model, n, d, *, budget_s, tpc, log):
         methods.append(("scipy L-BFGS-B, analytic gradient",
                         lambda: (*_scipy_lbfgsb(model, Xc, y), None), False))
 
+    # The building blocks of one Newton step, to explain the fit's time and compile time.
+    x0, unravel = ravel_pytree(theta0)
+
+    def flat_objective(x, X, y):
+        return objective(unravel(x), X, y)
+
+    for label, fn in (("one value_and_grad of the objective", jax.value_and_grad(flat_objective)),
+                      ("one jax.hessian of the objective", jax.hessian(flat_objective))):
+        c = compile_jax(fn, x0, Xj, yj)
+        compile_s[label] = c.compile_s
+        methods.append((label, (lambda c=c: (c.call(x0, Xj, yj), None, None)), True))
+
     rows = []
     calls = []
     for name, call, is_jax in methods:
@@ -262,13 +275,16 @@ def _run_model(model, n, d, *, budget_s, tpc, log):
         if res is not None:
             row.status = f"{nllax.FitStatus(int(res.status)).name}" if hasattr(nllax, "FitStatus") \
                 else ("converged" if bool(res.converged) else "not converged")
-        row._theta = _flat(theta) if isinstance(theta, dict) else np.asarray(theta)  # type: ignore[attr-defined]
+        if name.startswith("one "):
+            row._theta = None  # type: ignore[attr-defined]
+        else:
+            row._theta = _flat(theta) if isinstance(theta, dict) else np.asarray(theta)  # type: ignore[attr-defined]
         rows.append(row)
         calls.append((row, call))
 
     ref = next((r for r in rows if r.method.startswith("statsmodels") and not r.error), None)
     for r in rows:
-        if ref is not None and not r.error:
+        if ref is not None and not r.error and r._theta is not None:  # type: ignore[attr-defined]
             r.agreement = float(np.max(np.abs(r._theta - ref._theta)))  # type: ignore[attr-defined]
 
     fns = [lambda c=c: c()[:2] for _, c in calls]

@@ -207,6 +207,31 @@ def _families():
     return evaluation.FAMILIES
 
 
+# The hand-written jnp version that computes the same quantity as each nllax function.
+HAND = {
+    "nllax.gaussian.nll": "hand-written jnp",
+    "nllax.laplace.nll": "hand-written jnp",
+    "nllax.bernoulli.nll": "hand-written jnp softplus(z) - y z",
+    "nllax.categorical.nll": "hand-written jnp logsumexp",
+    "nllax.poisson.nll": "hand-written jnp + gammaln(k+1)",
+    "nllax.losses.poisson": "hand-written jnp exp(η) - kη",
+}
+
+
+def _overhead(fam_name, rows, name, nmax):
+    hand, me = _row(rows, HAND.get(name, "")), _row(rows, name)
+    rv, rg = _ratio(me, hand, "value"), _ratio(me, hand, "vg")
+    worst = max([x for x in (rv, rg) if x is not None], default=None)
+    return (
+        f"{fam_name}: `{name}` no overhead vs `{HAND.get(name)}` (weights/where unused; ≤ 1.10×)",
+        f"value {fmt(rv)}×, v&g {fmt(rg)}× (temps {_nbuf(me.temp_value if me else None, nmax)}"
+        f" / {_nbuf(me.temp_vg if me else None, nmax)} vs "
+        f"{_nbuf(hand.temp_value if hand else None, nmax)} / "
+        f"{_nbuf(hand.temp_vg if hand else None, nmax)} n-buffers)",
+        _verdict(worst, 1.10), f"overhead:{name}",
+    )
+
+
 def targets(eval_rows, fit_rows) -> list[tuple[str, str, str, str]]:
     """(target, measured, verdict, why-key) for every target, at the largest n on CPU."""
     out = []
@@ -245,18 +270,8 @@ def targets(eval_rows, fit_rows) -> list[tuple[str, str, str, str]]:
             r = _ratio(me, opt)
             out.append((f"Bernoulli: `{fam.primary}` v&g clearly faster than optax BCE (< 0.9×)",
                         f"{fmt(r)}×", _verdict(r, 0.9, strict=True), "bce_vs_optax"))
-        hand = next((x for x in rows if x.library == "jax.numpy"), None)
-        me = _row(rows, fam.primary)
-        rv, rg = _ratio(me, hand, "value"), _ratio(me, hand, "vg")
-        worst = max([x for x in (rv, rg) if x is not None], default=None)
-        out.append((
-            f"{fam.name}: no overhead vs hand-written jnp when weights/where are unused (≤ 1.10×)",
-            f"value {fmt(rv)}×, v&g {fmt(rg)}× (temps {_nbuf(me.temp_value if me else None, nmax)}"
-            f" / {_nbuf(me.temp_vg if me else None, nmax)} vs "
-            f"{_nbuf(hand.temp_value if hand else None, nmax)} / "
-            f"{_nbuf(hand.temp_vg if hand else None, nmax)} n-buffers)",
-            _verdict(worst, 1.10), f"overhead:{fam.primary}",
-        ))
+        for name in cands:
+            out.append(_overhead(fam.name, rows, name, nmax))
     wrows = at_nmax("Gaussian with weights= and where=")
     if wrows:
         plain, used = _row(wrows, "nllax.gaussian.nll"), _row(wrows, "nllax.gaussian.nll(weights=, where=)")
@@ -328,7 +343,26 @@ def _fit_tables(fit_rows, n, d) -> list[str]:
     return out
 
 
-def render(env, args, eval_rows, fit_rows) -> str:
+def _diag_tables(diag_rows) -> list[str]:
+    import diagnose
+
+    out = [_doc_body(diagnose.__doc__), "",
+           "| implementation | mode | variant | ms, median [min–max] | × shipped "
+           "| temps (n-buffers) | same result |",
+           "|---|---|---|---|---|---|---|"]
+    base = {}
+    for r in diag_rows:
+        if r.variant == "shipped":
+            base[(r.impl, r.mode)] = r
+        b = base.get((r.impl, r.mode))
+        ratio = r.time.median / b.time.median if b is not None else None
+        out.append(f"| {r.impl} | {r.mode} | {r.variant} | {r.time.ms()} | {fmt(ratio)} "
+                   f"| {_nbuf(r.temp, r.n)} | {'yes' if r.same_value else '**no**'} |")
+    out.append("")
+    return out
+
+
+def render(env, args, eval_rows, fit_rows, diag_rows=()) -> str:
     v = env["versions"]
     L = [
         "# nllax benchmarks",
@@ -379,6 +413,9 @@ def render(env, args, eval_rows, fit_rows) -> str:
         L += [f"No GPU row exists yet: this run saw only {env['devices']}. On a machine with a",
               "GPU, `bench/run.py` adds the evaluation tables for it (same code, data placed on",
               "the device) with the fraction of HBM peak bandwidth reached.", ""]
+    if diag_rows:
+        L += [f"## 4. Diagnosis: the per-observation validity poison (n = {_n(diag_rows[0].n)}, CPU)",
+              ""] + _diag_tables(diag_rows)
     L += ["## Targets (at the largest n, on CPU)", "",
           "| target | measured | verdict |", "|---|---|---|"]
     tg = targets(eval_rows, fit_rows)
@@ -388,12 +425,13 @@ def render(env, args, eval_rows, fit_rows) -> str:
     missed = [(t, m, k) for t, m, verdict, k in tg if "missed" in verdict]
     if not missed:
         L.append("Every target was met in this run.")
-    done = set()
+    said: dict[str, str] = {}  # explanation -> the first target that gave it
     for t, m, key in missed:
         why = WHY.get(key) or WHY.get(key.split(":")[0]) or "no explanation recorded yet"
-        if key in done:
+        if why in said:
+            L.append(f"- **{t}** ({m}): same cause as *{said[why]}* above.")
             continue
-        done.add(key)
+        said[why] = t
         L.append(f"- **{t}** ({m}): {why}")
     L += ["", "## Reproduce", "",
           "```bash",
@@ -404,7 +442,13 @@ def render(env, args, eval_rows, fit_rows) -> str:
     return "\n".join(L)
 
 
+def _doc_body(doc: str) -> str:
+    """A module docstring without its summary line, as markdown paragraphs."""
+    paras = doc.strip().split("\n\n")[1:]
+    return "\n\n".join(" ".join(line.strip() for line in p.splitlines()) for p in paras)
+
+
 def _fit_doc() -> str:
     import fitting
 
-    return " ".join(line.strip() for line in fitting.__doc__.strip().splitlines())
+    return _doc_body(fitting.__doc__)

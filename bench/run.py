@@ -24,6 +24,7 @@ import jax  # noqa: E402
 
 import _libs  # noqa: E402
 import _measure  # noqa: E402
+import diagnose  # noqa: E402
 import evaluation  # noqa: E402
 import fitting  # noqa: E402
 import report  # noqa: E402
@@ -47,7 +48,7 @@ def parse_args(argv=None):
                    help="comma-separated n for the evaluation section (default 1e6,1e7)")
     p.add_argument("--fit-n", type=int, default=None, help="observations for the fits (1e5)")
     p.add_argument("--fit-d", type=int, default=20, help="regressors besides the intercept")
-    p.add_argument("--only", choices=("eval", "fit"), default=None, help="run one section")
+    p.add_argument("--only", choices=("eval", "fit", "diag"), default=None, help="run one section")
     p.add_argument("--out", type=pathlib.Path, default=HERE / "RESULTS.md",
                    help="where to write the markdown report")
     a = p.parse_args(argv)
@@ -75,17 +76,20 @@ def main(argv=None) -> int:
     log = lambda *a: print(*a, flush=True)  # noqa: E731
     log(f"nllax bench: {env['cpu']} ({env['cores']} cores), devices {env['devices']}, "
         f"load {env['load_start']}")
-    eval_rows, fit_rows = [], []
+    eval_rows, fit_rows, diag_rows = [], [], []
     if args.only in (None, "eval"):
         log("evaluation throughput")
         eval_rows = evaluation.run(args.sizes, devices(), budget_s=args.budget, log=log)
     if args.only in (None, "fit"):
         log("fitting")
         fit_rows, _ = fitting.run(args.fit_n, args.fit_d, budget_s=3 * args.budget, log=log)
+    if args.only in (None, "diag"):
+        log(f"diagnosis: the per-observation poison, n = {max(args.sizes):.0e}")
+        diag_rows = diagnose.run(max(args.sizes), budget_s=args.budget, log=log)
     env["load_end"] = report.loadavg()
     env["elapsed_s"] = time.time() - started
     env["missing"] = dict(_libs.missing)
-    text = report.render(env, args, eval_rows, fit_rows)
+    text = report.render(env, args, eval_rows, fit_rows, diag_rows)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     log(f"wrote {args.out} in {env['elapsed_s']:.0f} s")

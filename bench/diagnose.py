@@ -1,0 +1,149 @@
+"""Section 4: what the per-observation validity "poison" of nllax costs, measured.
+
+nllax marks an invalid value (scale <= 0, a target outside the support...) by a
+``jnp.where(valid, lp, nan)`` on every per-observation term (``_reduce.poison``), even when
+the validity is a single scalar (a scalar scale). On XLA:CPU the reduction is emitted as a
+YNNPACK fusion that absorbs arithmetic producers but not a compare/select, so that one
+select materialises the n-sized terms (one n-buffer written and read back).
+
+This section times each family's `nll` as shipped against the *same* family code with
+`_reduce.finish_nll` replaced (in this process only, while compiling the variant) by one
+that reduces first and poisons the scalar total: (a) only when the combined validity is a
+scalar (a scalar scale; per-observation rules keep the per-term poison), or (b) always,
+with ``all(valid)``. The value is the same (NaN iff some kept observation is invalid); in
+(b) an invalid observation makes the whole gradient NaN instead of only its own entry.
+Nothing in `src/` is edited.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from nllax import _reduce as R
+from _measure import Timing, compile_jax, time_round_robin
+import evaluation as E
+
+
+def _make_finish_nll(always: bool):
+    """`_reduce.finish_nll` that poisons the reduced total instead of every term: only when
+    the combined validity is a scalar (``always=False``; e.g. a scalar scale), or always,
+    with ``all(valid)`` (``always=True``)."""
+
+    def finish_nll(fn, compute, data, params, *, safe, reduction, weights, where, shape=None):
+        shape = tuple(data.shape) if shape is None else shape
+        mask = R.as_mask(where, shape, fn)
+        lp, rules = compute(R.mask_data(data, mask, safe), *params)
+        valid = R.validate(fn, rules, mask)
+        per_term = reduction == "none" or (not always and jnp.ndim(valid) > 0)
+        if per_term:
+            return R.reduce(-R.poison(lp, valid), reduction=reduction, weights=weights,
+                            mask=mask, fn=fn)
+        total = R.reduce(-lp, reduction=reduction, weights=weights, mask=mask, fn=fn)
+        return R.poison(total, jnp.all(valid))
+
+    return finish_nll
+
+
+VARIANTS = {
+    "poison the total when validity is a scalar": _make_finish_nll(always=False),
+    "poison the total always (all(valid))": _make_finish_nll(always=True),
+}
+
+
+@contextlib.contextmanager
+def patched_finish_nll(replacement):
+    """Temporarily routes every family's `nll` through ``replacement``."""
+    saved = R.finish_nll
+    R.finish_nll = replacement
+    try:
+        yield
+    finally:
+        R.finish_nll = saved
+
+
+@jax.custom_jvp
+def _bce_terms(y, z):
+    # max(z, 0) - y z + log1p(exp(-|z|)): exact in both tails for 0/1 targets (the
+    # difference max(z, 0) - y z is exact), and only max/abs/exp/log1p: no compare/select.
+    # The validity of y (0 <= y <= 1) enters as 0 * sqrt(y - y^2), NaN iff y is outside.
+    return jnp.maximum(z, 0) - y * z + jnp.log1p(jnp.exp(-jnp.abs(z))) + 0 * jnp.sqrt(y - y * y)
+
+
+@_bce_terms.defjvp
+def _bce_terms_jvp(primals, tangents):
+    y, z = primals
+    dy, dz = tangents
+    out = _bce_terms(y, z)
+    # σ(z) - y written as (1 - y) σ(z) - y σ(-z): no cancellation in either tail; + 0 * out
+    # makes the derivative NaN exactly where the value is (an invalid y), as in nllax.
+    grad_z = (1 - y) * jax.nn.sigmoid(z) - y * jax.nn.sigmoid(-z) + 0 * out
+    return out, grad_z * dz - z * dy
+
+
+def candidate_bernoulli(d, p):
+    """A candidate Bernoulli NLL (sum) without per-observation selects (finite logits)."""
+    return jnp.sum(_bce_terms(d["y"], p))
+
+
+CANDIDATES = {
+    "nllax.bernoulli.nll": (
+        "candidate: max(z,0) - yz + log1p(exp(-|z|)), custom_jvp, arithmetic validity",
+        candidate_bernoulli,
+    ),
+}
+
+
+@dataclasses.dataclass
+class DiagRow:
+    family: str
+    impl: str
+    n: int
+    mode: str  # "value" or "v&g"
+    variant: str  # "shipped" or a key of VARIANTS
+    time: Timing
+    temp: int | None
+    same_value: bool  # same value (or value and gradient) as shipped
+
+
+CASES = [
+    ("Gaussian", "nllax.gaussian.nll"), ("Laplace", "nllax.laplace.nll"),
+    ("Bernoulli (logits)", "nllax.bernoulli.nll"),
+    ("Categorical (integer labels)", "nllax.categorical.nll"),
+    ("Poisson (log-rate)", "nllax.poisson.nll"), ("Poisson (log-rate)", "nllax.losses.poisson"),
+]
+
+
+def run(n: int, *, budget_s: float, log=print) -> list[DiagRow]:
+    rows = []
+    fams = {f.name: f for f in E.FAMILIES}
+    for fam_name, impl_name in CASES:
+        fam = fams[fam_name]
+        d_np, p_np = fam.data(n, np.random.default_rng(0))
+        d = {k: jax.device_put(v) for k, v in d_np.items()}
+        p = jax.device_put(p_np)
+        im = next(i for i in fam.impls() if i.name == impl_name)
+        for mode, fn in (("value", E._flip(im.fn)), ("v&g", jax.value_and_grad(E._flip(im.fn)))):
+            compiled = {"shipped": compile_jax(fn, p, d)}
+            for name, repl in VARIANTS.items():
+                with patched_finish_nll(repl):
+                    # a new function object: jit's trace cache is keyed on the function
+                    compiled[name] = compile_jax(lambda *a, f=fn: f(*a), p, d)
+            if impl_name in CANDIDATES:
+                label, cand = CANDIDATES[impl_name]
+                cfn = E._flip(cand) if mode == "value" else jax.value_and_grad(E._flip(cand))
+                compiled[label] = compile_jax(cfn, p, d)
+            ref = [np.asarray(x) for x in jax.tree_util.tree_leaves(compiled["shipped"].call(p, d))]
+            timings = time_round_robin(
+                [lambda c=c.call: c(p, d) for c in compiled.values()], budget_s=budget_s
+            )
+            for (name, c), tm in zip(compiled.items(), timings):
+                out = [np.asarray(x) for x in jax.tree_util.tree_leaves(c.call(p, d))]
+                same = all(np.allclose(a, b, rtol=1e-5, atol=1e-6) for a, b in zip(ref, out))
+                rows.append(DiagRow(fam_name, impl_name, n, mode, name, tm, c.temp_bytes, same))
+                log(f"    {impl_name:24s} {mode:5s} {name:44s} {tm.ms():>22s} ms")
+    return rows
