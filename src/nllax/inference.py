@@ -50,7 +50,8 @@ import functools
 import html
 import math
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -233,10 +234,10 @@ def _analyse(loglik, grad, hess, meat, rtol, *, covariance):
     # Newton step to the maximum of the quadratic model, measured in standard errors.
     decrement = jnp.sqrt(jnp.maximum(grad @ bread @ grad, 0.0))
     finite = jnp.isfinite(loglik) & jnp.all(jnp.isfinite(grad))
-    return dict(
-        loglik=loglik, cov=cov, affected=affected | ~finite, n_bad=n_bad,
-        decrement=decrement, finite=finite,
-    )
+    return {
+        "loglik": loglik, "cov": cov, "affected": affected | ~finite, "n_bad": n_bad,
+        "decrement": decrement, "finite": finite,
+    }
 
 
 def _information(log_lik, params_hat, dyn, split, covariance, rtol):
@@ -313,7 +314,7 @@ class Summary:
         q = ndtri(jnp.asarray(0.5 + 0.5 * level, theta.dtype))
         return theta - q * se, theta + q * se
 
-    def profile_ci(self, which: str | int, level: float = 0.95, **kwargs) -> "ProfileInterval":
+    def profile_ci(self, which: str | int, level: float = 0.95, **kwargs) -> ProfileInterval:
         """Profile-likelihood interval for one parameter: :func:`profile_ci` on the model
         this summary was computed from."""
         log_lik, args = self._model
@@ -335,8 +336,10 @@ class Summary:
         rule = "=" * len(head)
         lines = [
             f"nllax summary   covariance: {self.covariance} ({_DESCRIPTION[self.covariance]})",
-            f"nobs: {self.nobs}   k: {self.k}   log-likelihood: {self.loglik:.6g}   "
-            f"AIC: {self.aic:.6g}   BIC: {self.bic:.6g}",
+            (
+                f"nobs: {self.nobs}   k: {self.k}   log-likelihood: {self.loglik:.6g}   "
+                f"AIC: {self.aic:.6g}   BIC: {self.bic:.6g}"
+            ),
             rule,
             head,
             "-" * len(head),
@@ -723,6 +726,12 @@ def profile_ci(
     info = _information(log_lik, params_hat, dyn, (key, treedef, static), "observed",
                         _default_rtol(theta.size, nobs, dtype))
     se = float(jnp.sqrt(info["cov"][i, i]))
+    if float(info["decrement"]) > 1e-2:
+        warnings.warn(
+            f"{fn}: `params_hat` is {float(info['decrement']):.3g} standard errors from the "
+            f"maximum of the log-likelihood; the interval assumes it is the MLE.",
+            InferenceWarning, stacklevel=2,
+        )
     psi_hat = float(theta[i])
     step = se if np.isfinite(se) and se > 0 else 0.1 * max(1.0, abs(psi_hat))
     q = float(ndtri(jnp.asarray(0.5 + 0.5 * level, dtype))) ** 2  # chi2_1 quantile
