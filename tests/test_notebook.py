@@ -1,0 +1,71 @@
+"""The tutorial notebook runs from top to bottom, with its figures, in a fresh kernel.
+
+Executed with nbclient on the installed `python3` kernel (`make test` installs it into
+the virtualenv with `python -m ipykernel install --sys-prefix`), with `MPLBACKEND=Agg`
+so that no display is needed. The committed notebook keeps its outputs (so it renders
+on a repository host); this test checks that they can be reproduced without error.
+"""
+
+import os
+import pathlib
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+
+NOTEBOOK = pathlib.Path(__file__).resolve().parents[1] / "notebooks" / "tutorial.ipynb"
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory):
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    env = dict(os.environ, MPLBACKEND="Agg")
+    # The kernel gets its own device setting: the tests' 4 simulated CPU devices are not
+    # what a reader of the notebook has.
+    env.pop("XLA_FLAGS", None)
+    client = nbclient.NotebookClient(
+        nb,
+        kernel_name="python3",
+        timeout=600,  # per cell; generous for a loaded CI machine (no timing assertion)
+        resources={"metadata": {"path": str(tmp_path_factory.mktemp("nb"))}},
+    )
+    client.execute(env=env)  # passed on to the kernel manager's start_kernel
+    return nb
+
+
+@pytest.mark.slow
+def test_notebook_executes_without_errors(executed):
+    errors = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs
+              if o.output_type == "error"]
+    assert not errors, "\n".join(f"{e.ename}: {e.evalue}" for e in errors)
+
+
+@pytest.mark.slow
+def test_notebook_has_its_figures_and_code(executed):
+    code = [c for c in executed.cells if c.cell_type == "code"]
+    pngs = [o for c in code for o in c.outputs if "image/png" in o.get("data", {})]
+    assert len(code) >= 10
+    assert len(pngs) >= 4
+
+
+@pytest.mark.slow
+def test_notebook_reaches_the_claims(executed):
+    text = "\n".join(o.get("text", "") for c in executed.cells if c.cell_type == "code"
+                     for o in c.outputs if o.output_type == "stream")
+    # the fits by NLL and by SSE agree (float64), and sigma_hat^2 = SSE/n to 12 digits
+    (diff,) = [ln for ln in text.splitlines() if ln.startswith("max |theta_NLL - theta_SSE|")]
+    assert float(diff.split("=")[1]) < 1e-10
+    lines = {ln.split("=")[0].strip(): ln.split("=")[1].strip() for ln in text.splitlines()
+             if ln.startswith(("sigma_hat^2", "SSE/n"))}
+    assert lines["sigma_hat^2"] == lines["SSE/n"]
+    for name in ("sse", "mse", "sae", "mae", "bce", "cross_entropy", "poisson"):
+        assert f"\n{name} " in text
+
+
+def test_committed_notebook_has_outputs():
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.get("execution_count") for c in code), "commit the notebook executed"
+    assert sum("image/png" in o.get("data", {}) for c in code for o in c.outputs) >= 4
+    assert nb.metadata["kernelspec"]["name"] == "python3"
