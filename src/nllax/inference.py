@@ -136,7 +136,8 @@ def _check_log_lik(log_lik, params, args, fn: str) -> int:
     try:
         out = jax.eval_shape(lambda p, a: log_lik(p, *a), params, args)
     except (ValueError, TypeError) as e:  # name our argument, keep the cause
-        raise type(e)(f"{fn}: calling `log_lik(params_hat, *args)` failed: {e}") from e
+        cls = TypeError if isinstance(e, TypeError) else ValueError
+        raise cls(f"{fn}: calling `log_lik(params_hat, *args)` failed: {e}") from e
     shape = getattr(out, "shape", None)
     if shape is None:
         raise TypeError(f"{fn}: `log_lik` must return one array, got {type(out).__name__}.")
@@ -620,8 +621,9 @@ class ProfileInterval:
         where the profile never falls below the cutoff: the data do not bound it).
       lower_status, upper_status: ``"ok"``, ``"unbounded"`` (no crossing within
         ``2**max_expand`` standard errors), ``"domain"`` (the log-likelihood becomes
-        non-finite before the cutoff: the bound is the edge of where it is finite, to
-        ``xtol``) or ``"refit failed"`` (NaN).
+        non-finite, or the re-fit of the others fails, before the cutoff, e.g. outside
+        the parameter's domain: the bound is the last good point, within ``xtol``
+        standard errors of the edge).
       wald: the Wald interval ``(lower, upper)`` from the observed information.
       evaluations: number of re-fits.
     """
@@ -683,9 +685,10 @@ def profile_ci(
 
     Each side is found by walking out from :math:`\hat\psi` in steps of 1, 2, 4, ...
     standard errors until :math:`\ell_p` falls below the cutoff (bracketing), then by
-    safeguarded secant/bisection until the bracket is narrower than
-    ``xtol * stderr``. Every evaluation re-maximises over :math:`\lambda` by Newton's
-    method (jitted once per call, warm-started from the nearest solution). If the
+    the Illinois variant of regula falsi (bisection where the outer value is not
+    finite) until the bracket is narrower than ``xtol * stderr``. Every evaluation
+    re-maximises over :math:`\lambda` with :func:`nllax.fit` (damped Newton; compiled
+    once per call, warm-started from the nearest solution inside the interval). If the
     profile crosses the cutoff more than once, the first crossing on the walk is found.
     :math:`\hat\ell` is re-maximised too (at :math:`\hat\psi`), so ``params_hat`` must
     be the MLE up to rounding.
@@ -767,32 +770,35 @@ def profile_ci(
                 break
         if x_out is None:
             return side * math.inf, "unbounded"
-        kept = 0  # consecutive secant steps that moved the same end: then bisect
+        # Illinois (regula falsi that halves the weight of an end kept twice in a row, so
+        # convergence is superlinear); bisection while the outer value is not finite.
+        w_in, w_out, last = g_in, g_out, None
         while abs(x_out - x_in) > xtol * step:
-            if np.isfinite(g_out) and abs(kept) < 2 and g_out != g_in:
-                x = x_in - g_in * (x_out - x_in) / (g_out - g_in)
-                lo, hi = sorted((x_in, x_out))
-                if not lo < x < hi:
-                    x = 0.5 * (x_in + x_out)
-            else:
-                x = 0.5 * (x_in + x_out)
+            x = 0.5 * (x_in + x_out)
+            if np.isfinite(w_out) and w_out != w_in:
+                sec = x_in - w_in * (x_out - x_in) / (w_out - w_in)
+                if min(x_in, x_out) < sec < max(x_in, x_out):
+                    x = sec
             if x in (x_in, x_out):  # the bracket is at the float resolution
                 break
             free, val = evaluate(free_in, x)
             gx = g(val)
-            if np.isfinite(gx) and gx < 0:
-                x_in, g_in, free_in = x, gx, free
-                kept = kept + 1 if kept >= 0 else 1
-            else:
-                x_out, g_out = x, gx
-                kept = kept - 1 if kept <= 0 else -1
             if gx == 0:
                 return x, "ok"
+            if np.isfinite(gx) and gx < 0:
+                x_in, g_in, free_in, w_in = x, gx, free, gx
+                w_out = w_out * 0.5 if last == "in" else w_out
+                last = "in"
+            else:
+                x_out, g_out, w_out = x, gx, gx
+                w_in = w_in * 0.5 if last == "out" else w_in
+                last = "out"
         if np.isfinite(g_out):
             # Linear interpolation in the final (tiny) bracket.
             return x_in - g_in * (x_out - x_in) / (g_out - g_in), "ok"
-        status = "domain" if np.isnan(g_out) or g_out > 0 else "refit failed"
-        return 0.5 * (x_in + x_out), status
+        # The log-likelihood is not finite beyond x_out: the interval ends at the edge of
+        # the region where it is, x_in being the last point known to be inside.
+        return x_in, "domain"
 
     lower, lo_status = search(-1.0)
     upper, up_status = search(+1.0)
