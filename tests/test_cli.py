@@ -17,7 +17,7 @@ import pytest
 import nllax
 from nllax import cli
 
-N = "40"  # small problems: the checks' tolerances hold at any n >= 20
+N = "40"  # the smallest problem size the report accepts (fast; tolerances hold)
 
 
 def _only(monkeypatch, **entries):
@@ -148,7 +148,7 @@ def test_select_devices():
 
 @pytest.mark.parametrize("argv, message", [
     (["report", "--dtype", "float16"], "invalid choice"),
-    (["report", "--n", "5"], "must be >= 20"),
+    (["report", "--n", "39"], "must be >= 40"),
     (["report", "--n", "many"], "not an integer"),
     (["report", "--seed", "x"], "invalid int value"),
     (["report", "--device", "cpu:99"], "no device 'cpu:99'"),
