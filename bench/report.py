@@ -297,6 +297,17 @@ def targets(eval_rows, fit_rows) -> list[tuple[str, str, str, str]]:
             f"|Δθ| = {me.agreement:.1e}",
             "**met**" if ok else "**missed**", f"fit_speed:{model}",
         ))
+        lb = next((r for r in rows if r.method == "nllax.fit(optimizer=optax.lbfgs())"), None)
+        if lb is not None and lb.time is not None:
+            l_one = (sm.time_1thread.median / lb.time_1thread.median
+                     if sm.time_1thread and lb.time_1thread else None)
+            out.append((
+                f"{model} regression (for comparison): `nllax.fit(optimizer=optax.lbfgs())` "
+                "vs statsmodels",
+                f"{sm.time.median / lb.time.median:.1f}× (default BLAS threads), "
+                f"{fmt(l_one, 1)}× (1 BLAS thread); |Δθ| = {lb.agreement:.1e}",
+                "(not a target)", "",
+            ))
         out.append((
             f"{model} regression: `nllax.fit` compile < 1 s",
             f"{me.compile_s:.2f} s", _verdict(me.compile_s, 1.0, strict=True),

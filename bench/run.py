@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import pathlib
 import sys
+import tempfile
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -49,9 +50,14 @@ def parse_args(argv=None):
     p.add_argument("--fit-n", type=int, default=None, help="observations for the fits (1e5)")
     p.add_argument("--fit-d", type=int, default=20, help="regressors besides the intercept")
     p.add_argument("--only", choices=("eval", "fit", "diag"), default=None, help="run one section")
-    p.add_argument("--out", type=pathlib.Path, default=HERE / "RESULTS.md",
-                   help="where to write the markdown report")
+    p.add_argument("--out", type=pathlib.Path, default=None,
+                   help="where to write the markdown report (default bench/RESULTS.md; with "
+                        "--quick a file in the temporary directory, so the committed results "
+                        "are not overwritten by a smoke run)")
     a = p.parse_args(argv)
+    if a.out is None:
+        a.out = (pathlib.Path(tempfile.gettempdir()) / "nllax-bench-quick.md" if a.quick
+                 else HERE / "RESULTS.md")
     if a.sizes is None:
         a.sizes = [1000] if a.quick else [1_000_000, 10_000_000]
     if a.fit_n is None:

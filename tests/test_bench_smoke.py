@@ -69,8 +69,9 @@ def test_competitor_rows_present_when_installed(report):
         assert f"| {name}" in report, name
     # Every measured gradient points the way nllax's does (same NLL up to a factor).
     for line in report.splitlines():
-        if line.startswith("| 1e3 |") and "floor" not in line and "failed" not in line:
-            assert line.rstrip(" |").endswith("1.000000"), line
+        if line.startswith("| 1e3 |") and "floor" not in line:
+            cos = float(line.rstrip(" |").rsplit("|", 1)[1])
+            assert cos > 0.9999, line
 
 
 def test_fit_rows(report):
