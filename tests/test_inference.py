@@ -517,3 +517,13 @@ def test_profile_ci_domain_edge(x64):
     assert ci.upper_status == "ok" and ci.wald[0] < -0.7
     # Upper bound in closed form: 2 * n/2 * (sqrt(psi) - 0.5)^2 = chi2_1(0.95).
     _assert_close(ci.upper, (0.5 + math.sqrt(scipy_stats.chi2.ppf(0.95, 1) / 4)) ** 2, 1e-9)
+
+
+def test_batch_size_bounds_memory_not_results(x64, ols_mle):
+    x, y, params = ols_mle
+    for cov in ("observed", "robust"):
+        full = nllax.summary(ols_ll, params, x, y, covariance=cov)
+        part = nllax.summary(ols_ll, params, x, y, covariance=cov, batch_size=3)
+        _assert_close(part.cov, full.cov, 1e-12, atol=1e-15)  # the zero blocks: rounding
+    with pytest.raises(ValueError, match="batch_size"):
+        nllax.summary(ols_ll, params, x, y, batch_size=0)

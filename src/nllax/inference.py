@@ -197,8 +197,11 @@ def _pinv_checked(a: jax.Array, rtol):
     return inv, affected, jnp.sum(~good) + jnp.where(finite, 0, a.shape[0])
 
 
-def _derivs_impl(params, dyn, *, log_lik, static, hessian, scores):
-    """The model-specific part: log-likelihood, gradient, Hessian and/or S'S."""
+def _derivs_impl(params, dyn, *, log_lik, static, hessian, scores, batch_size=None):
+    """The model-specific part: log-likelihood, gradient, Hessian and/or S'S.
+
+    ``batch_size`` bounds how many directions (forward-mode passes) are pushed through
+    the model at once, hence the peak memory; None does all ``k`` at once."""
     treedef, static_leaves = static
     args = _merge_args(dyn, treedef, static_leaves)
     theta, unravel = ravel_pytree(params)
@@ -210,15 +213,25 @@ def _derivs_impl(params, dyn, *, log_lik, static, hessian, scores):
         return jnp.sum(per_obs(t))
 
     loglik, grad = jax.value_and_grad(total)(theta)
-    hess = jax.hessian(total)(theta) if hessian else None
-    meat = None
-    if scores:
-        s = jax.jacfwd(per_obs)(theta)  # (n, k): k forward passes, never n x n
-        meat = s.T @ s
+    basis = jnp.eye(theta.size, dtype=theta.dtype)
+
+    def directions(f):  # f(v) for every basis vector v: all at once, or batch_size at a time
+        if batch_size is None or batch_size >= theta.size:
+            return jax.vmap(f)(basis)
+        return jax.lax.map(f, basis, batch_size=batch_size)
+
+    hess = meat = None
+    if hessian:  # forward over reverse: row j is the JVP of the gradient along e_j
+        hess = directions(lambda v: jax.jvp(jax.grad(total), (theta,), (v,))[1])
+    if scores:  # (k, n): k forward passes, never the n x n of a reverse-mode Jacobian
+        s = directions(lambda v: jax.jvp(per_obs, (theta,), (v,))[1])
+        meat = s @ s.T
     return theta, loglik, grad, hess, meat
 
 
-_derivs = jax.jit(_derivs_impl, static_argnames=("log_lik", "static", "hessian", "scores"))
+_derivs = jax.jit(
+    _derivs_impl, static_argnames=("log_lik", "static", "hessian", "scores", "batch_size")
+)
 
 
 @functools.partial(jax.jit, static_argnames=("covariance",))
@@ -241,12 +254,12 @@ def _analyse(loglik, grad, hess, meat, rtol, *, covariance):
     }
 
 
-def _information(log_lik, params_hat, dyn, split, covariance, rtol):
+def _information(log_lik, params_hat, dyn, split, covariance, rtol, batch_size=None):
     key, treedef, static = split
     derivs = _derivs if key is not None else _derivs_impl
     theta, loglik, grad, hess, meat = derivs(
         params_hat, dyn, log_lik=log_lik, static=(treedef, static),
-        hessian=covariance != "opg", scores=covariance != "observed",
+        hessian=covariance != "opg", scores=covariance != "observed", batch_size=batch_size,
     )
     out = _analyse(loglik, grad, hess, meat, jnp.asarray(rtol, theta.dtype), covariance=covariance)
     out = jax.device_get(out)
@@ -389,6 +402,7 @@ def summary(
     *args: Any,
     covariance: str = "observed",
     rtol: float | None = None,
+    batch_size: int | None = None,
 ) -> Summary:
     r"""Standard errors, Wald tests and intervals, AIC and BIC at an estimate.
 
@@ -404,6 +418,10 @@ def summary(
       covariance: ``"observed"`` (default), ``"opg"`` or ``"robust"`` (sandwich, HC0).
       rtol: relative eigenvalue threshold below which a direction counts as flat; default
         :math:`10\max(k,\sqrt n)\,\epsilon`.
+      batch_size: how many of the ``k`` forward-mode directions of the Hessian and the
+        scores are computed at once (``jax.lax.map``); lower it to bound the peak memory
+        (about ``batch_size`` times the model's intermediates) for large ``k``. Default:
+        all at once (fastest).
 
     Returns:
       A :class:`Summary`; ``print`` it for a table.
@@ -434,9 +452,14 @@ def summary(
     rtol = _default_rtol(k, nobs, dtype) if rtol is None else float(rtol)
     if not rtol > 0:
         raise ValueError(f"{fn}: `rtol` must be > 0, got {rtol}.")
+    if batch_size is not None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+                or batch_size < 1:
+            raise ValueError(f"{fn}: `batch_size` must be a positive int, got {batch_size!r}.")
+        batch_size = int(min(batch_size, k))
 
     dyn, split = _split_args(args)
-    out = _information(log_lik, params_hat, dyn, split, covariance, rtol)
+    out = _information(log_lik, params_hat, dyn, split, covariance, rtol, batch_size)
 
     theta = jnp.asarray(out["theta"])
     cov = jnp.asarray(out["cov"])
