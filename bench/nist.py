@@ -1,0 +1,427 @@
+"""NIST StRD nonlinear least squares: does ``nllax.fit`` reach the certified MLEs?
+
+Under a Gaussian likelihood with unknown sigma, the least-squares estimates are the MLEs,
+so each of the 27 NIST problems is fitted with the default ``nllax.fit`` (damped Newton,
+float64) on ``0.5 * SSE`` from both NIST starting points. The accuracy is the log
+relative error LRE = -log10(|est - cert| / |cert|) (correct significant digits, capped at
+11), the minimum over parameters, and the same for the residual sum of squares.
+
+The data are read in place from ``$NLLAX_DATA/nist_strd_nls`` (default
+``<repo>/../shared/data``); nothing is copied into the repository.
+
+Usage::
+
+    python bench/nist.py              # writes bench/NIST.md and prints the summary
+    python bench/nist.py --no-write   # print only
+    python bench/nist.py Misra1a MGH09
+    python bench/nist.py --speed      # time per fit step and progress-bar overhead
+
+The module is also imported by ``tests/test_nist.py`` (parser, models, ``run_problem``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import pathlib
+import re
+import sys
+import time
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+LRE_CAP = 11.0
+RETRY_STEPS = 20000
+
+
+def data_dir() -> pathlib.Path:
+    """``$NLLAX_DATA/nist_strd_nls``, default ``<repo>/../shared/data/nist_strd_nls``."""
+    root = os.environ.get("NLLAX_DATA", str(REPO / ".." / "shared" / "data"))
+    return pathlib.Path(root).resolve() / "nist_strd_nls"
+
+
+class Problem(NamedTuple):
+    name: str
+    difficulty: str  # Lower / Average / Higher
+    start1: np.ndarray
+    start2: np.ndarray
+    certified: np.ndarray
+    certified_sd: np.ndarray
+    rss: float
+    y: np.ndarray
+    x: np.ndarray  # (n,) or (n, 2) for Nelson
+
+
+_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+
+
+def parse(path: pathlib.Path) -> Problem:
+    """Parse one NIST StRD ``.dat`` file (the format described in its header)."""
+    lines = pathlib.Path(path).read_text().splitlines()
+    params = []
+    for line in lines:
+        m = re.match(rf"^\s*b(\d+)\s*=\s*({_NUM})\s+({_NUM})\s+({_NUM})\s+({_NUM})\s*$", line)
+        if m:
+            params.append([float(m.group(i)) for i in range(2, 6)])
+    if not params:
+        raise ValueError(f"{path}: no parameter lines found")
+    params = np.array(params)
+    rss = None
+    difficulty = None
+    data_start = None
+    for i, line in enumerate(lines):
+        if line.strip().startswith("Residual Sum of Squares:"):
+            rss = float(line.split(":")[1])
+        m = re.search(r"(Lower|Average|Higher) Level of Difficulty", line)
+        if m:
+            difficulty = m.group(1)
+        if re.match(r"^Data:\s+y", line):
+            data_start = i + 1
+    if rss is None or difficulty is None or data_start is None:
+        raise ValueError(f"{path}: missing residual sum of squares, difficulty or data")
+    rows = [list(map(float, ln.split())) for ln in lines[data_start:] if ln.strip()]
+    table = np.array(rows)
+    y = table[:, 0]
+    x = table[:, 1] if table.shape[1] == 2 else table[:, 1:]
+    return Problem(
+        name=pathlib.Path(path).stem,
+        difficulty=difficulty,
+        start1=params[:, 0],
+        start2=params[:, 1],
+        certified=params[:, 2],
+        certified_sd=params[:, 3],
+        rss=rss,
+        y=y,
+        x=x,
+    )
+
+
+def load(name: str) -> Problem:
+    return parse(data_dir() / f"{name}.dat")
+
+
+# --------------------------------------------------------------------------------------
+# The 27 models, written by hand from the formula in each file. b[0] is NIST's b1.
+
+
+def _models() -> dict[str, Callable]:
+    import jax.numpy as jnp
+
+    pi = jnp.pi
+
+    def misra1a(b, x):  # also BoxBOD
+        return b[0] * (1 - jnp.exp(-b[1] * x))
+
+    def chwirut(b, x):
+        return jnp.exp(-b[0] * x) / (b[1] + b[2] * x)
+
+    def gauss(b, x):
+        return (
+            b[0] * jnp.exp(-b[1] * x)
+            + b[2] * jnp.exp(-((x - b[3]) ** 2) / b[4] ** 2)
+            + b[5] * jnp.exp(-((x - b[6]) ** 2) / b[7] ** 2)
+        )
+
+    def lanczos(b, x):
+        return b[0] * jnp.exp(-b[1] * x) + b[2] * jnp.exp(-b[3] * x) + b[4] * jnp.exp(-b[5] * x)
+
+    def cubic_cubic(b, x):  # Hahn1, Thurber
+        return (b[0] + b[1] * x + b[2] * x**2 + b[3] * x**3) / (
+            1 + b[4] * x + b[5] * x**2 + b[6] * x**3
+        )
+
+    def danwood(b, x):
+        return b[0] * x ** b[1]
+
+    def misra1b(b, x):
+        return b[0] * (1 - (1 + b[1] * x / 2) ** (-2))
+
+    def misra1c(b, x):
+        return b[0] * (1 - (1 + 2 * b[1] * x) ** (-0.5))
+
+    def misra1d(b, x):
+        return b[0] * b[1] * x * ((1 + b[1] * x) ** (-1))
+
+    def kirby2(b, x):
+        return (b[0] + b[1] * x + b[2] * x**2) / (1 + b[3] * x + b[4] * x**2)
+
+    def mgh17(b, x):
+        return b[0] + b[1] * jnp.exp(-x * b[3]) + b[2] * jnp.exp(-x * b[4])
+
+    def roszman1(b, x):
+        return b[0] - b[1] * x - jnp.arctan(b[2] / (x - b[3])) / pi
+
+    def enso(b, x):
+        return (
+            b[0]
+            + b[1] * jnp.cos(2 * pi * x / 12)
+            + b[2] * jnp.sin(2 * pi * x / 12)
+            + b[4] * jnp.cos(2 * pi * x / b[3])
+            + b[5] * jnp.sin(2 * pi * x / b[3])
+            + b[7] * jnp.cos(2 * pi * x / b[6])
+            + b[8] * jnp.sin(2 * pi * x / b[6])
+        )
+
+    def mgh09(b, x):
+        return b[0] * (x**2 + x * b[1]) / (x**2 + x * b[2] + b[3])
+
+    def thurber(b, x):
+        return cubic_cubic(b, x)
+
+    def boxbod(b, x):
+        return b[0] * (1 - jnp.exp(-b[1] * x))
+
+    def rat42(b, x):
+        return b[0] / (1 + jnp.exp(b[1] - b[2] * x))
+
+    def mgh10(b, x):
+        return b[0] * jnp.exp(b[1] / (x + b[2]))
+
+    def eckerle4(b, x):
+        return (b[0] / b[1]) * jnp.exp(-0.5 * ((x - b[2]) / b[1]) ** 2)
+
+    def rat43(b, x):
+        return b[0] / ((1 + jnp.exp(b[1] - b[2] * x)) ** (1 / b[3]))
+
+    def bennett5(b, x):
+        return b[0] * (b[1] + x) ** (-1 / b[2])
+
+    def nelson(b, x):  # the response is log(y)
+        return b[0] - b[1] * x[:, 0] * jnp.exp(-b[2] * x[:, 1])
+
+    return {
+        "Misra1a": misra1a, "Chwirut2": chwirut, "Chwirut1": chwirut, "Lanczos3": lanczos,
+        "Gauss1": gauss, "Gauss2": gauss, "DanWood": danwood, "Misra1b": misra1b,
+        "Kirby2": kirby2, "Hahn1": cubic_cubic, "Nelson": nelson, "MGH17": mgh17,
+        "Lanczos1": lanczos, "Lanczos2": lanczos, "Gauss3": gauss, "Misra1c": misra1c,
+        "Misra1d": misra1d, "Roszman1": roszman1, "ENSO": enso, "MGH09": mgh09,
+        "Thurber": thurber, "BoxBOD": boxbod, "Rat42": rat42, "MGH10": mgh10,
+        "Eckerle4": eckerle4, "Rat43": rat43, "Bennett5": bennett5,
+    }
+
+
+NAMES = [
+    "Misra1a", "Chwirut2", "Chwirut1", "Lanczos3", "Gauss1", "Gauss2", "DanWood", "Misra1b",
+    "Kirby2", "Hahn1", "Nelson", "MGH17", "Lanczos1", "Lanczos2", "Gauss3", "Misra1c",
+    "Misra1d", "Roszman1", "ENSO", "MGH09", "Thurber", "BoxBOD", "Rat42", "MGH10",
+    "Eckerle4", "Rat43", "Bennett5",
+]
+
+_OBJECTIVES: dict[str, Callable] = {}
+
+
+def objective(name: str) -> Callable:
+    """``0.5 * SSE(b)`` for problem ``name``: ``f(b, x, y)``; one function object per model
+    so that both starts share the compiled loop."""
+    if name not in _OBJECTIVES:
+        import nllax
+
+        model = _models()[name]
+
+        def half_sse(b, x, y):
+            return 0.5 * nllax.losses.sse(y, model(b, x))
+
+        _OBJECTIVES[name] = half_sse
+    return _OBJECTIVES[name]
+
+
+def lre(est, cert) -> float:
+    """Log relative error (correct significant digits), capped at ``LRE_CAP``; 0 if NaN."""
+    est, cert = float(est), float(cert)
+    if not math.isfinite(est):
+        return 0.0
+    err = abs(est - cert)
+    denom = abs(cert) if cert != 0 else 1.0
+    if err == 0:
+        return LRE_CAP
+    return float(min(LRE_CAP, max(0.0, -math.log10(err / denom))))
+
+
+class Outcome(NamedTuple):
+    name: str
+    difficulty: str
+    start: int
+    lre_params: float
+    lre_rss: float
+    steps: int
+    status: str
+    seconds: float
+    params: np.ndarray
+
+
+def run_problem(problem: Problem, start: int, **fit_kwargs) -> Outcome:
+    """Fit ``problem`` from NIST start 1 or 2 in float64 with ``nllax.fit``."""
+    import jax
+    import jax.numpy as jnp
+
+    import nllax
+
+    with jax.enable_x64(True):
+        b0 = jnp.asarray(problem.start1 if start == 1 else problem.start2, jnp.float64)
+        y = problem.y if problem.name != "Nelson" else np.log(problem.y)
+        x = jnp.asarray(problem.x, jnp.float64)
+        y = jnp.asarray(y, jnp.float64)
+        t0 = time.perf_counter()
+        res = nllax.fit(objective(problem.name), b0, x, y, **fit_kwargs)
+        jax.block_until_ready(res)
+        seconds = time.perf_counter() - t0
+        est = np.asarray(res.params)
+        rss = 2.0 * float(res.value)
+    lre_p = min(lre(e, c) for e, c in zip(est, problem.certified))
+    return Outcome(
+        problem.name, problem.difficulty, start, lre_p, lre(rss, problem.rss),
+        int(res.steps), nllax.FitStatus(int(res.status)).name, seconds, est,
+    )
+
+
+def table(outcomes: list[Outcome]) -> str:
+    head = (
+        "| problem | difficulty | start | min LRE params | LRE RSS | steps | status | time (s) |\n"
+        "|---|---|---|---|---|---|---|---|\n"
+    )
+    rows = [
+        f"| {o.name} | {o.difficulty} | {o.start} | {o.lre_params:.1f} | {o.lre_rss:.1f} "
+        f"| {o.steps} | {o.status} | {o.seconds:.2f} |"
+        for o in outcomes
+    ]
+    return head + "\n".join(rows) + "\n"
+
+
+def speed(repeats: int = 5) -> None:
+    """Time per fit step on a medium problem (logistic regression, n = 1e4, d = 20, float64)
+    and the progress bar's overhead. Best of ``repeats`` runs, compilation excluded."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    import nllax
+
+    def nll(beta, x, y):
+        return nllax.bernoulli.nll(y, logits=x @ beta)
+
+    def best(fn):
+        jax.block_until_ready(fn())  # compile
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            out = jax.block_until_ready(fn())
+            times.append(time.perf_counter() - t0)
+        return min(times), out
+
+    with jax.enable_x64(True):
+        rng = np.random.default_rng(0)
+        n, d = 10_000, 20
+        x = rng.normal(size=(n, d))
+        y = (rng.random(n) < 1 / (1 + np.exp(-x @ rng.normal(size=d) * 0.3))).astype(float)
+        x, y, b0 = jnp.asarray(x), jnp.asarray(y), jnp.zeros(d)
+        print(f"device: {jax.devices()[0].device_kind}, n={n}, d={d}, float64, best of {repeats}")
+        t, r = best(lambda: nllax.fit(nll, b0, x, y))
+        print(f"default (damped Newton): {int(r.steps)} steps, {t * 1e3:.1f} ms per fit, "
+              f"{t / int(r.steps) * 1e3:.2f} ms per step ({r.message})")
+        # step cost of the loop alone: value, gradient and the Newton step, via a fixed
+        # budget; optax transformations on the same problem for comparison
+        for label, opt in (("optax.adam(1e-2)", optax.adam(1e-2)), ("optax.lbfgs()", optax.lbfgs())):
+            t, r = best(lambda: nllax.fit(nll, b0, x, y, optimizer=opt, max_steps=500, tol=0.0))
+            print(f"{label}: {int(r.steps)} steps, {t / int(r.steps) * 1e3:.3f} ms per step")
+        opt = optax.adam(1e-2)
+        steps = 2000
+        configs = {"no bar": None, "every 200": 200, "every 40 (default)": 40, "every 10": 10}
+
+        def run(every):
+            if every is None:
+                return nllax.fit(nll, b0, x, y, optimizer=opt, max_steps=steps, tol=0.0)
+            return nllax.fit(nll, b0, x, y, optimizer=opt, max_steps=steps, tol=0.0,
+                             progress=True, progress_every=every)
+
+        # interleaved rounds, minimum per configuration: robust to a busy machine
+        best_t = {k: float("inf") for k in configs}
+        for every in configs.values():
+            jax.block_until_ready(run(every))
+        for _ in range(3 * repeats):
+            for k, every in configs.items():
+                t0 = time.perf_counter()
+                jax.block_until_ready(run(every))
+                best_t[k] = min(best_t[k], time.perf_counter() - t0)
+        base = best_t["no bar"]
+        for k, t in best_t.items():
+            print(f"{steps} adam steps, {k:20s}: {t * 1e3:7.1f} ms  ({(t / base - 1) * 100:+.1f}%)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("names", nargs="*", help="problems (default: all 27)")
+    ap.add_argument("--no-write", action="store_true", help="do not write bench/NIST.md")
+    ap.add_argument("--out", default=str(REPO / "bench" / "NIST.md"))
+    ap.add_argument("--speed", action="store_true",
+                    help="instead: time per fit step (logistic n=1e4, d=20) and progress overhead")
+    opts = ap.parse_args(argv)
+    if opts.speed:
+        speed()
+        return 0
+    if not data_dir().is_dir():
+        print(f"NIST data not found at {data_dir()} (set NLLAX_DATA)", file=sys.stderr)
+        return 2
+    names = opts.names or NAMES
+    outcomes = []
+    for name in names:
+        problem = load(name)
+        for start in (1, 2):
+            o = run_problem(problem, start)
+            outcomes.append(o)
+            print(
+                f"{name:9s} start {start}: LRE params {o.lre_params:5.1f}  RSS {o.lre_rss:5.1f}"
+                f"  steps {o.steps:4d}  {o.status:9s} {o.seconds:6.2f} s",
+                flush=True,
+            )
+    good = sum(o.lre_params >= 6 for o in outcomes)
+    summary = f"{good}/{len(outcomes)} starts reach >= 6 digits"
+    print(summary)
+    # The starts that ran out of iterations, again with a larger budget.
+    retried = []
+    for o in outcomes:
+        if o.status == "MAX_STEPS":
+            r = run_problem(load(o.name), o.start, max_steps=RETRY_STEPS)
+            retried.append(r)
+            print(f"{o.name:9s} start {o.start}, max_steps={RETRY_STEPS}: LRE params "
+                  f"{r.lre_params:5.1f}  steps {r.steps}  {r.status}", flush=True)
+    good_retry = good + sum(r.lre_params >= 6 for r in retried)
+    summary_retry = (
+        f"{good_retry}/{len(outcomes)} with max_steps={RETRY_STEPS} for the starts that "
+        "stopped at max_steps"
+    )
+    if retried:
+        print(summary_retry)
+    if not opts.no_write and not opts.names:
+        import jax
+
+        import nllax
+
+        text = (
+            "# NIST StRD nonlinear least squares with `nllax.fit`\n\n"
+            "Default `nllax.fit` (damped Newton on the exact Hessian), float64, objective "
+            "`0.5 * SSE`, from both NIST starting values. LRE = -log10(|est - cert| / |cert|), "
+            f"capped at {LRE_CAP:g}; \"min LRE params\" is the worst parameter. "
+            "Time includes compilation (one compile per model, shared by both starts).\n\n"
+            f"**{summary}** with the defaults (`max_steps=1000` iterations, each one "
+            "objective-and-gradient evaluation; MINPACK's `lmder` allows `100 * (n + 1)` "
+            "evaluations by default, 1000 for the largest problem here, n = 9)"
+            + (f"; **{summary_retry}**" if retried else "")
+            + ".\n\n"
+            + table(outcomes)
+            + (
+                f"\nThe starts that stopped at `max_steps`, again with `max_steps={RETRY_STEPS}`:"
+                "\n\n" + table(retried) if retried else ""
+            )
+            + f"\nGenerated by `python bench/nist.py` (nllax {nllax.__version__}, "
+            f"jax {jax.__version__}, {jax.devices()[0].platform}).\n"
+        )
+        pathlib.Path(opts.out).write_text(text)
+        print(f"wrote {opts.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
