@@ -12,6 +12,7 @@ import sys
 import types
 
 import jax
+import jax.numpy as jnp
 import pytest
 
 import nllax
@@ -169,3 +170,16 @@ def test_python_dash_m_entry_point():
                              text=True, timeout=120, check=False)
         assert out.returncode == 0, out.stderr
         assert "--dtype" in out.stdout or "report" in out.stdout
+
+
+def test_json_is_strict_when_a_measurement_is_nan(monkeypatch, capsys):
+    # An equivalence whose NLL is NaN: the row fails, and the document stays valid JSON
+    # (null, not the non-standard NaN/Infinity tokens).
+    good = nllax.equivalences["sse"]
+    nan_nll = dataclasses.replace(good, nll=lambda y, loc, **kw: good.nll(y, loc, **kw) * jnp.nan)
+    _only(monkeypatch, sse=nan_nll)
+    code = cli.main(["report", "--n", N, "--device", "cpu:0", "--json"])
+    text = capsys.readouterr().out
+    doc = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard JSON {c}"))
+    assert code == 1 and doc["rows"][0]["passed"] is False
+    assert doc["rows"][0]["identity_rel_error"] is None

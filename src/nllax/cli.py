@@ -539,6 +539,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _finite_or_null(x: Any) -> Any:
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _finite_or_null(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite_or_null(v) for v in x]
+    return x
+
+
 def _nllax_version() -> str:
     import nllax
 
@@ -564,7 +574,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with jax.enable_x64(args.dtype == "float64"):
         report = run_report(dtype=args.dtype, n=args.n, device=args.device, seed=args.seed)
     if args.json:
-        print(json.dumps(report, indent=2))
+        # Strict JSON: a NaN or infinite measurement (a failed row) is written as null.
+        print(json.dumps(_finite_or_null(report), indent=2, allow_nan=False))
     else:
         print(format_table(report))
     return 0 if report["passed"] else 1
