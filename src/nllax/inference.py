@@ -280,7 +280,7 @@ def _fmt(x: float, width: int = 11) -> str:
     return f"{x:>{width}.4f}"
 
 
-@dataclasses.dataclass(frozen=True, repr=False)
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
 class Summary:
     """The result of :func:`summary`. Pytree fields have the structure of ``params_hat``.
 
