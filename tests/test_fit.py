@@ -321,3 +321,15 @@ def test_progress_bar_same_result(capsys):
     shown = nllax.fit(_gauss_nll, p0, jnp.asarray(x), jnp.asarray(y), progress=True, progress_every=1)
     np.testing.assert_array_equal(plain.params["beta"], shown.params["beta"])
     assert "nllax.fit" in capsys.readouterr().err
+
+
+def test_diverging_optax_run_is_not_converged():
+    # The gradient test is relative to min(|f|, |f(start)|): an exploding value must not
+    # make a large gradient look small (sgd(1e3) on a Gaussian mean jumps to mu ~ 1e3 * n).
+    y = jnp.arange(8.0)
+
+    def nll(mu, y):
+        return nllax.gaussian.nll(y, mu)
+
+    r = nllax.fit(nll, jnp.float32(0.0), y, optimizer=optax.sgd(1e3), max_steps=50)
+    assert int(r.status) != nllax.FitStatus.CONVERGED, r

@@ -44,7 +44,8 @@ Three methods, chosen by the arguments:
   ``optax.lbfgs()``, ...): ``params <- params + update(grad)``. Transformations that take
   extra arguments (:class:`optax.GradientTransformationExtraArgs`, e.g. ``optax.lbfgs``
   and its zoom line search) receive ``value=``, ``grad=`` and ``value_fn=``.
-  **Convergence**: :math:`\|\nabla f\|_2 \le \mathrm{tol}\cdot\max(1, |f|)`; default
+  **Convergence**: :math:`\|\nabla f\|_2 \le \mathrm{tol}\cdot\max(1, \min(|f|, |f_0|))`
+  (:math:`f_0` the starting value: a diverging run cannot pass the test); default
   ``tol = sqrt(eps)``, ``max_steps=10000`` updates.
 
 * **stochastic** (``batch_size=``): minibatch steps with an optax optimizer (default
@@ -191,6 +192,12 @@ def _tree_norm(tree: Any) -> jax.Array:
 def _tree_finite(tree: Any) -> jax.Array:
     leaves = jax.tree_util.tree_leaves(tree)
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
+def _gscale(value: jax.Array, first: jax.Array) -> jax.Array:
+    # Objective scale for the gradient test: the smaller of the current and the starting
+    # |value| (at least 1), so a diverging run whose value explodes cannot pass it.
+    return jnp.maximum(1.0, jnp.minimum(jnp.abs(value), jnp.abs(first)))
 
 
 def _select(pred: jax.Array, a: Any, b: Any) -> Any:
@@ -392,17 +399,19 @@ def _optax_loop(objective, optimizer, progress, params0, opt_state, args, max_st
     zero_g = jax.tree_util.tree_map(jnp.zeros_like, params0)
     state = (
         params0, opt_state, params0, jnp.asarray(jnp.nan, dtype), zero_g,
-        jnp.asarray(0, jnp.int32), jnp.asarray(0, jnp.int32), jnp.asarray(_RUNNING, jnp.int32),
+        jnp.asarray(0, jnp.int32), jnp.asarray(0, jnp.int32), jnp.asarray(jnp.nan, dtype),
+        jnp.asarray(_RUNNING, jnp.int32),
     )
 
     def cond(state):
         return state[-1] == _RUNNING
 
     def body(state):
-        x, opt_state, x_last, f_last, g_last, it, n_small, _ = state
+        x, opt_state, x_last, f_last, g_last, it, n_small, f_first, _ = state
         fx, g = vg(x)
         finite = jnp.isfinite(fx) & _tree_finite(g) & _tree_finite(x)
-        conv = _tree_norm(g) <= tol * jnp.maximum(1.0, jnp.abs(fx))
+        f_first = jnp.where(it == 0, fx, f_first)
+        conv = _tree_norm(g) <= tol * _gscale(fx, f_first)
         keep = finite
         if xtol is not None:  # polish mode returns the best point (L-BFGS is not monotone here)
             keep = finite & ((fx <= f_last) | jnp.isnan(f_last))
@@ -422,9 +431,12 @@ def _optax_loop(objective, optimizer, progress, params0, opt_state, args, max_st
         x_new = optax.apply_updates(x, updates)
         x = _select(go, x_new, x)
         opt_state = _select(go, new_state, opt_state)
-        return (x, opt_state, x_last, f_last, g_last, it + go.astype(jnp.int32), n_small, status)
+        return (
+            x, opt_state, x_last, f_last, g_last, it + go.astype(jnp.int32), n_small, f_first,
+            status,
+        )
 
-    _, _, x, fx, g, it, _, status = _while(
+    _, _, x, fx, g, it, _, _, status = _while(
         cond, body, state, progress, every, lambda st: (st[5], st[3])
     )
     return FitResult(x, fx, _tree_norm(g), it, status)
@@ -494,7 +506,7 @@ def _stochastic(params0, opt_state, args, key, epochs, max_steps, tol, every, *,
     fx, g = vg(x, *args)
     finite = jnp.isfinite(fx) & _tree_finite(g) & _tree_finite(x)
     x = _select(finite, x, x_last)
-    conv = finite & (_tree_norm(g) <= tol * jnp.maximum(1.0, jnp.abs(fx)))
+    conv = finite & (_tree_norm(g) <= tol * _gscale(fx, vg(params0, *args)[0]))
     status = jnp.where(
         ~finite, FitStatus.NONFINITE, jnp.where(conv, FitStatus.CONVERGED, status)
     ).astype(jnp.int32)
