@@ -476,13 +476,14 @@ def test_badly_scaled_covariate_is_not_called_singular(x64):
     _assert_close(s.stderr, res.bse, SE_RTOL)
 
 
-def test_sharded_data_and_float32(x64):
+def test_sharded_data_and_float32(x64, ols_mle):
     # Observations sharded over every device give the same summary as one device.
-    x, y = _ols_data()
+    x, y, params = ols_mle
     devices = jax.devices()
     n = (x.shape[0] // len(devices)) * len(devices)
-    x, y = x[:n], y[:n]
-    params = _mle(ols_ll, {"beta": jnp.zeros(3), "sigma": jnp.asarray(1.0)}, x, y)
+    if n != x.shape[0]:  # a device count that does not divide n = 200: refit on a prefix
+        x, y = x[:n], y[:n]
+        params = _mle(ols_ll, {"beta": jnp.zeros(3), "sigma": jnp.asarray(1.0)}, x, y)
     mesh = jax.sharding.Mesh(np.array(devices), ("obs",))
     rows = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("obs"))
     xs, ys = jax.device_put(x, rows), jax.device_put(y, rows)
