@@ -20,14 +20,18 @@ _YNN = (
 )
 
 _POISON_SCALAR = (
-    "Cause: `_reduce.poison` — `jnp.where(valid, lp, nan)` on every term, called from "
-    "`_reduce.finish_nll` — even though the only validity rule here is `scale > 0` on a "
-    "*scalar* scale. " + _YNN + " nllax has 1 temporary n-buffer (value and v&g) where "
-    "the hand-written jnp form has 0. Fix (`src/nllax/_reduce.py`, `finish_nll`): when "
-    "`jnp.ndim(valid) == 0` and `reduction != 'none'`, reduce first and return "
-    "`poison(total, valid)`. For a scalar validity this gives the same value *and* the same "
-    "gradient (all-NaN when the scale is invalid, since every term is invalid), and section 4 "
-    "shows it removes the temporary (0 n-buffers) with the measured time."
+    "Cause: `_reduce.finish_nll` poisons every term, `poison(lp, valid, params)` = "
+    "`jnp.where(valid, lp, nan)`, and `valid` is per observation only because of the rule "
+    "`_reduce.not_nan(y)` (`~isnan(y)`), which the family adds so that `checked` mode can "
+    "name a NaN in y — a NaN propagates to the result by itself, and the only other rule "
+    "(`scale > 0`) is a scalar here. " + _YNN + " nllax has 1 temporary n-buffer (value "
+    "and v&g) where the hand-written jnp form has 0. Fix (`src/nllax/_reduce.py`, "
+    "`finish_nll`): emit the `not_nan` check (`_checks.check`) but leave it out of the "
+    "combined validity given to `poison`, and when the remaining validity is a scalar and "
+    "`reduction != 'none'`, reduce first and return `poison(total, valid, params)`. For a "
+    "scalar validity this gives the same value *and* the same gradient (all NaN when the "
+    "scale is invalid, since every term is), and section 4 measures it: 0 temporary "
+    "n-buffers, value and v&g, with the time in its table."
 )
 
 _BERNOULLI = (
@@ -65,7 +69,7 @@ _CATEGORICAL = (
 )
 
 _POISSON_NLL = (
-    "By design (the brief says so): `poisson.nll` is the saddle-point form (Loader 2000), "
+    "By design (documented in `nllax.poisson`): `nll` is the saddle-point form (Loader 2000), "
     "exact `log k!` through a 16-entry `stirlerr` table (a gather) and its asymptotic "
     "series, and `bd0` with a 9-term series branch and a direct branch, each selected by "
     "`where` — 5 temporary n-buffers and several transcendental calls per observation, "

@@ -1,18 +1,21 @@
 """Section 4: what the per-observation validity "poison" of nllax costs, measured.
 
 nllax marks an invalid value (scale <= 0, a target outside the support...) by a
-``jnp.where(valid, lp, nan)`` on every per-observation term (``_reduce.poison``), even when
-the validity is a single scalar (a scalar scale). On XLA:CPU the reduction is emitted as a
-YNNPACK fusion that absorbs arithmetic producers but not a compare/select, so that one
-select materialises the n-sized terms (one n-buffer written and read back).
+``jnp.where(valid, lp, nan)`` on every per-observation term (``_reduce.poison``). For the
+Gaussian and Laplace families with a scalar scale the only per-observation rule in
+``valid`` is ``~isnan(y)`` (``_reduce.not_nan``), which exists only to name a NaN in
+`checked` mode. On XLA:CPU the reduction is emitted as a YNNPACK fusion that absorbs
+arithmetic producers but not a compare/select, so that select materialises the n-sized
+terms (one n-buffer written and read back).
 
 This section times each family's `nll` as shipped against the *same* family code with
 `_reduce.finish_nll` replaced (in this process only, while compiling the variant) by one
-that reduces first and poisons the scalar total: (a) only when the combined validity is a
-scalar (a scalar scale; per-observation rules keep the per-term poison), or (b) always,
-with ``all(valid)``. The value is the same (NaN iff some kept observation is invalid); in
-(b) an invalid observation makes the whole gradient NaN instead of only its own entry.
-Nothing in `src/` is edited.
+that reduces first and poisons the scalar total: (a) leaving the data rule that only names
+a NaN in `checked` mode (``_reduce.not_nan``: a NaN propagates by itself) out of the
+poison, and poisoning the total when the remaining validity is a scalar (a scalar scale;
+per-observation rules keep the per-term poison), or (b) always, with ``all(valid)``. The
+value is the same (NaN iff some kept observation is invalid); in (b) an invalid
+observation makes the whole gradient NaN instead of only its own entries.
 """
 
 from __future__ import annotations
@@ -29,28 +32,46 @@ from _measure import Timing, compile_jax, time_round_robin
 import evaluation as E
 
 
+def _poison(value, valid, params):
+    # `poison(value, valid, params)` (params: the raw inputs whose tangents turn NaN)
+    return R.poison(value, valid, params) if hasattr(R, "_float_leaves") else R.poison(value, valid)
+
+
 def _make_finish_nll(always: bool):
-    """`_reduce.finish_nll` that poisons the reduced total instead of every term: only when
-    the combined validity is a scalar (``always=False``; e.g. a scalar scale), or always,
-    with ``all(valid)`` (``always=True``)."""
+    """`_reduce.finish_nll` that poisons the reduced total instead of every term.
+
+    ``always=False``: the data rule that only names a NaN in `checked` mode (NaN
+    propagates by itself) is left out of the poison, and the total is poisoned when the
+    remaining validity is a scalar (a scalar scale); per-observation rules keep the
+    per-term poison. ``always=True``: every rule, total poisoned with ``all(valid)``."""
+    nan_rule = getattr(R, "Y_NAN_RULE", None)
 
     def finish_nll(fn, compute, data, params, *, safe, reduction, weights, where, shape=None):
         shape = tuple(data.shape) if shape is None else shape
         mask = R.as_mask(where, shape, fn)
         lp, rules = compute(R.mask_data(data, mask, safe), *params)
-        valid = R.validate(fn, rules, mask)
+        valid = R.validate(fn, rules, mask)  # also emits every `checked`-mode check
+        leaves = R._float_leaves(params) if hasattr(R, "_float_leaves") else ()
+        if not always:
+            valid = True
+            for ok, message in rules:
+                if message == nan_rule:
+                    continue
+                ok = ok if mask is None else ok | ~mask
+                valid = ok if valid is True else valid & ok
         per_term = reduction == "none" or (not always and jnp.ndim(valid) > 0)
         if per_term:
-            return R.reduce(-R.poison(lp, valid), reduction=reduction, weights=weights,
+            return R.reduce(-_poison(lp, valid, leaves), reduction=reduction, weights=weights,
                             mask=mask, fn=fn)
         total = R.reduce(-lp, reduction=reduction, weights=weights, mask=mask, fn=fn)
-        return R.poison(total, jnp.all(valid))
+        return _poison(total, jnp.all(valid), leaves)
 
     return finish_nll
 
 
 VARIANTS = {
-    "poison the total when validity is a scalar": _make_finish_nll(always=False),
+    "NaN rule in checked mode only; poison the total when the rest is scalar":
+        _make_finish_nll(always=False),
     "poison the total always (all(valid))": _make_finish_nll(always=True),
 }
 
