@@ -190,8 +190,11 @@ class FitRow:
     error: str = ""
 
 
-def run(n: int, d: int, *, budget_s: float, log=print) -> tuple[list[FitRow], str]:
-    """All methods on the three models; returns the rows and the BLAS note."""
+def run(n: int, d: int, *, budget_s: float, quick: bool = False, log=print
+        ) -> tuple[list[FitRow], str]:
+    """All methods on the three models; returns the rows and the BLAS note. ``quick``
+    (the smoke run) leaves out the slowest-compiling extras: `nllax.fit` with
+    `optax.lbfgs()` and the Newton building blocks."""
     tpc = get("threadpoolctl")
     rows: list[FitRow] = []
     with jax.enable_x64(True), warnings.catch_warnings():
@@ -199,11 +202,11 @@ def run(n: int, d: int, *, budget_s: float, log=print) -> tuple[list[FitRow], st
         warnings.simplefilter("ignore")
         for model in MODELS:
             log(f"  {model} regression, n = {n}, d = {d} + intercept")
-            rows += _run_model(model, n, d, budget_s=budget_s, tpc=tpc, log=log)
+            rows += _run_model(model, n, d, budget_s=budget_s, tpc=tpc, quick=quick, log=log)
     return rows, ""
 
 
-def _run_model(model, n, d, *, budget_s, tpc, log):
+def _run_model(model, n, d, *, budget_s, tpc, quick, log):
     X, y = make_data(model, n, d)
     Xc = with_intercept(X)
     Xj, yj = jnp.asarray(X), jnp.asarray(y)
@@ -227,8 +230,9 @@ def _run_model(model, n, d, *, budget_s, tpc, log):
             return r.params, r.steps, r
 
         methods += [("nllax.fit (default: damped Newton)", nllax_default, True),
-                    ("nllax.fit(optimizer=optax.adam(1e-2), max_steps=3000)", nllax_adam, True),
-                    ("nllax.fit(optimizer=optax.lbfgs())", nllax_lbfgs, True)]
+                    ("nllax.fit(optimizer=optax.adam(1e-2), max_steps=3000)", nllax_adam, True)]
+        if not quick:
+            methods.append(("nllax.fit(optimizer=optax.lbfgs())", nllax_lbfgs, True))
 
     loop = compile_jax(optax_lbfgs_loop(objective), theta0, Xj, yj)
     compile_s["hand-written jitted optax L-BFGS loop"] = loop.compile_s
@@ -251,8 +255,9 @@ def _run_model(model, n, d, *, budget_s, tpc, log):
     def flat_objective(x, X, y):
         return objective(unravel(x), X, y)
 
-    for label, fn in (("one value_and_grad of the objective", jax.value_and_grad(flat_objective)),
-                      ("one jax.hessian of the objective", jax.hessian(flat_objective))):
+    blocks = (("one value_and_grad of the objective", jax.value_and_grad(flat_objective)),
+              ("one jax.hessian of the objective", jax.hessian(flat_objective)))
+    for label, fn in () if quick else blocks:
         c = compile_jax(fn, x0, Xj, yj)
         compile_s[label] = c.compile_s
         methods.append((label, (lambda c=c: (c.call(x0, Xj, yj), None, None)), True))

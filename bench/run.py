@@ -88,10 +88,12 @@ def main(argv=None) -> int:
         eval_rows = evaluation.run(args.sizes, devices(), budget_s=args.budget, log=log)
     if args.only in (None, "fit"):
         log("fitting")
-        fit_rows, _ = fitting.run(args.fit_n, args.fit_d, budget_s=3 * args.budget, log=log)
+        fit_rows, _ = fitting.run(args.fit_n, args.fit_d, budget_s=3 * args.budget,
+                                  quick=args.quick, log=log)
     if args.only in (None, "diag"):
         log(f"diagnosis: the per-observation poison, n = {max(args.sizes):.0e}")
-        diag_rows = diagnose.run(max(args.sizes), budget_s=args.budget, log=log)
+        diag_rows = diagnose.run(max(args.sizes), budget_s=args.budget, quick=args.quick,
+                                 log=log)
     env["load_end"] = report.loadavg()
     env["elapsed_s"] = time.time() - started
     env["missing"] = dict(_libs.missing)
