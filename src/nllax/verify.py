@@ -134,7 +134,8 @@ def _stats(u: jax.Array, v: jax.Array):
     nu, nv = jnp.sqrt(uu), jnp.sqrt(vv)
     ratio = jnp.where(sv_ok, rh * (jnp.where(su_ok, su, 0.0) / jnp.where(sv_ok, sv, 1.0)), nan)
     both = su_ok & sv_ok
-    cosine = jnp.where(both, uv / jnp.where(both, nu * nv, 1.0), nan)
+    # clipped: rounding can put |cosine| a few ulps above 1 for parallel vectors
+    cosine = jnp.where(both, jnp.clip(uv / jnp.where(both, nu * nv, 1.0), -1.0, 1.0), nan)
     resid = jnp.linalg.norm(uh - rh * vh) / jnp.where(both, nu, 1.0)
     residual = jnp.where(both, resid, nan)
     norm_u = jnp.where(finite, jnp.where(su_ok, su, 0.0) * nu, nan)
