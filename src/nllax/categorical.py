@@ -24,6 +24,7 @@ label ``>= K`` is never clamped.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -65,11 +66,10 @@ def _compute_logits(labels, z):
     return lp, ((valid, _label_rule(k)),)
 
 
-def _compute_probs(labels, p):
+def _compute_probs(labels, p, *, eps):
     k = p.shape[-1]
     valid = (labels >= 0) & (labels < k)
     lab = jnp.where(valid, labels, 0)
-    eps = float(np.sqrt(np.finfo(p.dtype).eps))
     p_ok = jnp.all((p >= 0) & (p <= 1), axis=-1) & (jnp.abs(jnp.sum(p, axis=-1) - 1) <= k * eps)
     p_ok = jnp.broadcast_to(p_ok, labels.shape)
     p_safe = jnp.where(p_ok[..., None], p, jnp.full((), 1.0 / k, p.dtype))
@@ -101,8 +101,16 @@ def _prepare(labels, logits, probs, axis, weights, fn):
         jnp.zeros(param.shape[:-1]), f"{name} (without the class axis)", labels.shape, "labels", fn
     )
     param = jnp.broadcast_to(param, labels.shape + param.shape[-1:])
-    compute = _compute_logits if probs is None else _compute_probs
-    return labels, param, compute
+    if probs is None:
+        return labels, param, _compute_logits
+    # Normalisation tolerance from the dtype the probabilities came in (a bfloat16 vector
+    # rounded once misses 1 by up to K * 2**-9), never tighter than the compute dtype's.
+    in_info = jnp.finfo(R._dtype_of(probs) or param.dtype)
+    if in_info.bits < 32:
+        eps = float(in_info.eps)  # sqrt(eps) would exceed 2**-4 for 16 bits
+    else:
+        eps = float(np.sqrt(max(float(in_info.eps), float(jnp.finfo(param.dtype).eps))))
+    return labels, param, functools.partial(_compute_probs, eps=eps)
 
 
 def log_prob(

@@ -42,12 +42,15 @@ def _residual_loss(fn, elementwise, y, pred, reduction, weights, where):
     y = R.as_data(y, "y", fn, dtype)
     pred = R.as_param(pred, "pred", fn, dtype)
     R.check_fits(pred, "pred", y.shape, "y", fn)
-    mask = R.as_mask(where, y.shape, fn)
-    R.validate(fn, (R.not_nan(y),), mask)  # names a NaN in `checked` mode only
-    y = R.mask_data(y, mask, 0.0)
-    if mask is not None:
-        pred = jnp.where(mask, pred, jnp.zeros((), dtype))
-    return R.reduce(elementwise(y - pred), reduction=reduction, weights=weights, mask=mask, fn=fn)
+
+    def neg_terms(y, pred):
+        # NaN data get the NaN-value-and-gradient treatment of the families (abs' own
+        # derivative at NaN is finite).
+        return -elementwise(y - pred), (R.not_nan(y),)
+
+    return R.finish_nll(
+        fn, neg_terms, y, (pred,), safe=0.0, reduction=reduction, weights=weights, where=where
+    )
 
 
 def sse(y: Any, pred: Any, *, reduction: str = "sum", weights: Any = None, where: Any = None) -> jax.Array:
