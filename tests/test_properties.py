@@ -15,10 +15,11 @@ compilations per test stays bounded whatever hypothesis draws.
 from __future__ import annotations
 
 import contextlib
-import functools
 import dataclasses
+import functools
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -191,7 +192,7 @@ def _close(a, b, dtype, atol=0.0):
 
 # Stable jitted functions per spec: hypothesis calls them with a few shapes and dtypes
 # only, so each compiles a bounded number of times however many examples are drawn.
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _jit(spec: Spec, kind: str):
     if kind == "nll":
         return jax.jit(spec.nll)
@@ -216,7 +217,7 @@ def _jit(spec: Spec, kind: str):
             for r in ("sum", "mean"):
                 for kw in ({"weights": w}, {}):
                     out.append(jax.value_and_grad(
-                        lambda q: jnp.sum(spec.nll(d, q, reduction=r, **kw)))(q))
+                        lambda q, r=r, kw=kw: jnp.sum(spec.nll(d, q, reduction=r, **kw)))(q))
             return out
         return jax.jit(f)
     raise ValueError(kind)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -197,10 +197,10 @@ LBFGS = optax.lbfgs()
 ADAM_HP = optax.inject_hyperparams(optax.adam)(learning_rate=0.1)
 
 FIT_CASES = {
-    "newton": dict(optimizer=None),
-    "sgd": dict(optimizer=SGD, max_steps=50),
-    "lbfgs": dict(optimizer=LBFGS, max_steps=50),
-    "stochastic": dict(optimizer=SGD, batch_size=10, epochs=2),
+    "newton": {"optimizer": None},
+    "sgd": {"optimizer": SGD, "max_steps": 50},
+    "lbfgs": {"optimizer": LBFGS, "max_steps": 50},
+    "stochastic": {"optimizer": SGD, "batch_size": 10, "epochs": 2},
 }
 
 
@@ -223,7 +223,7 @@ def test_fit_second_call_does_not_retrace(method):
 
 def test_fit_new_tol_max_steps_and_hyperparams_do_not_retrace():
     y = _y(0)
-    kw = dict(optimizer=ADAM_HP, hyperparams={"learning_rate": 0.1})
+    kw = {"optimizer": ADAM_HP, "hyperparams": {"learning_rate": 0.1}}
     jax.block_until_ready(nllax.fit(gaussian_mean_nll, jnp.float32(0.0), y, **kw))
     traced = FIT_TRACES["gaussian"]
     ys = [_y(i) for i in (1, 2)]
@@ -247,3 +247,40 @@ def test_fit_new_objective_object_does_retrace():
                 nllax.fit(lambda mu, y: nllax.gaussian.nll(y, mu), jnp.float32(i), y,
                           optimizer=SGD, max_steps=5))
     assert events["backend_compile_duration"] >= 2, dict(events)
+
+
+# ---------------------------------------------------------------------------------------
+# checked mode: wrapping must not turn one compilation into one per call.
+
+
+def test_checked_jitted_function_compiles_once():
+    traces = []
+
+    @jax.jit
+    def f(y, s):
+        traces.append(1)
+        return nllax.gaussian.nll(y, 0.0, s)
+
+    g = nllax.checked(f)
+    runs = [(_y(i), jnp.float32(1.0 + i)) for i in range(3)]
+    jax.block_until_ready(g(*runs[0]))
+    with compile_events() as events:
+        for y, s in runs[1:]:
+            jax.block_until_ready(g(y, s))
+    assert len(traces) == 1
+    assert not events, dict(events)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "core perf bug: nllax.checked(fn) with a fn that is not jitted re-lowers and "
+    "re-compiles jit(_where) on EVERY call (1 backend compile per call, ~30 ms); "
+    "_checks.checked should build jax.jit(checkify.checkify(fn)) once, or document "
+    "that fn must be jitted"))
+def test_checked_plain_function_compiles_once():
+    g = nllax.checked(lambda y, s: nllax.gaussian.nll(y, 0.0, s))
+    runs = [(_y(i), jnp.float32(1.0 + i)) for i in range(3)]
+    jax.block_until_ready(g(*runs[0]))
+    with compile_events() as events:
+        for y, s in runs[1:]:
+            jax.block_until_ready(g(y, s))
+    assert not events, dict(events)
