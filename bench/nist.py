@@ -28,7 +28,8 @@ import pathlib
 import re
 import sys
 import time
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
@@ -324,7 +325,7 @@ def speed(repeats: int = 5) -> None:
         # step cost of the loop alone: value, gradient and the Newton step, via a fixed
         # budget; optax transformations on the same problem for comparison
         for label, opt in (("optax.adam(1e-2)", optax.adam(1e-2)), ("optax.lbfgs()", optax.lbfgs())):
-            t, r = best(lambda: nllax.fit(nll, b0, x, y, optimizer=opt, max_steps=500, tol=0.0))
+            t, r = best(lambda o=opt: nllax.fit(nll, b0, x, y, optimizer=o, max_steps=500, tol=0.0))
             print(f"{label}: {int(r.steps)} steps, {t / int(r.steps) * 1e3:.3f} ms per step")
         opt = optax.adam(1e-2)
         steps = 2000

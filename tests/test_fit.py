@@ -4,12 +4,11 @@ Reference values: closed forms (least squares via numpy.linalg.lstsq in float64,
 sample mean, the weighted median) and scipy (linprog for L1 regression).
 """
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-
-import jax
-import jax.numpy as jnp
 
 import nllax
 
@@ -121,7 +120,7 @@ def test_learning_rate_change_does_not_retrace():
     # one gradient step from 0: twice the learning rate goes exactly twice as far
     ratio = np.asarray(r2.params) / np.asarray(r1.params)
     np.testing.assert_allclose(ratio, 2.0, rtol=1e-6)
-    with pytest.raises(ValueError, match="inject_hyperparams"):
+    with pytest.raises(TypeError, match="inject_hyperparams"):
         nllax.fit(nll, jnp.zeros(2), x, y, optimizer=optax.sgd(0.1), hyperparams={"learning_rate": 1.0})
 
 
@@ -298,7 +297,7 @@ def test_stochastic_minibatches(x64):
 
     full = nllax.fit(mean_nll, jnp.zeros(3), x, y)
     opt = optax.adam(0.02)
-    kw = dict(optimizer=opt, batch_size=128, epochs=30)
+    kw = {"optimizer": opt, "batch_size": 128, "epochs": 30}
     r1 = nllax.fit(mean_nll, jnp.zeros(3), x, y, key=jax.random.key(1), **kw)
     r2 = nllax.fit(mean_nll, jnp.zeros(3), x, y, key=jax.random.key(1), **kw)
     r3 = nllax.fit(mean_nll, jnp.zeros(3), x, y, key=jax.random.key(2), **kw)

@@ -18,8 +18,9 @@ Three methods, chosen by the arguments:
   least ``1e-4`` of the decrease predicted by the quadratic model (or, at rounding level,
   when :math:`f` does not rise and :math:`\|\nabla f\|` halves), and :math:`\lambda` is
   updated by Nielsen's rule (shrunk by up to 3 after a good step, multiplied by
-  2, 4, 8, ... after rejected ones; an indefinite :math:`H + \lambda D` counts as
-  rejected). Large :math:`\lambda` turns the step into scaled gradient descent, which is
+  2, 4, 8, ... after rejected ones, and raised at once to the curvature along the
+  rejected step, :math:`|p^\top H p| / p^\top D p`, when that is larger; an indefinite
+  :math:`H + \lambda D` counts as rejected). Large :math:`\lambda` turns the step into scaled gradient descent, which is
   also what happens where the Hessian is zero. Near the optimum :math:`\lambda \to 0`
   and convergence is quadratic.
   **Convergence**: the step is small relative to the parameters in the scaled norm,
@@ -85,7 +86,8 @@ from __future__ import annotations
 
 import enum
 import functools
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -94,7 +96,7 @@ import optax
 from jax import lax
 from jax.flatten_util import ravel_pytree
 
-__all__ = ["fit", "FitResult", "FitStatus", "FitError"]
+__all__ = ["FitError", "FitResult", "FitStatus", "fit"]
 
 _RUNNING = -1
 
@@ -310,7 +312,14 @@ def _newton(params0, args, max_steps, tol, every, *, objective, progress):
         h = jnp.where(ok_h, ht, h)
         d = jnp.where(accept & ok_h, jnp.maximum(d, jnp.abs(jnp.diag(ht))), d)
         shrink = jnp.maximum(1.0 / 3.0, 1.0 - (2.0 * jnp.clip(rho, 0.0, 1.0) - 1.0) ** 3)
-        lam_next = jnp.where(accept, lam * shrink, jnp.minimum(lam * nu, lam_max))
+        # after a rejection lambda must at least reach the curvature along the step (the
+        # Rayleigh quotient in scaled space), or a tiny lambda needs many doublings to bite
+        ps = s * p
+        pp = ps @ ps
+        curv = jnp.abs(p @ (h @ p)) / jnp.where(pp > 0, pp, 1.0)  # = |ps' A ps| / ps'ps
+        measurable = pred > 1e3 * eps * jnp.abs(fx)  # not a rejection at rounding level
+        lam_rej = jnp.maximum(lam * nu, jnp.where(valid_p & measurable & (pp > 0), curv, 0.0))
+        lam_next = jnp.where(accept, lam * shrink, jnp.minimum(lam_rej, lam_max))
         stuck = (~accept) & (lam >= lam_max)
         nu = jnp.where(accept, 2.0, jnp.minimum(2.0 * nu, 2.0**20)).astype(dtype)
         it = it + 1
@@ -528,7 +537,7 @@ def _budget(max_steps, batch_size, epochs, args) -> int:
 def _set_hyperparams(opt_state: Any, hyperparams: dict[str, Any]) -> Any:
     hp = getattr(opt_state, "hyperparams", None)
     if not isinstance(hp, dict):
-        raise ValueError(
+        raise TypeError(
             "nllax.fit: hyperparams= needs an optimizer built with optax.inject_hyperparams"
         )
     unknown = set(hyperparams) - set(hp)
@@ -635,7 +644,7 @@ def fit(
             runner = functools.partial(
                 _optax, objective=objective, optimizer=optimizer, progress=progress
             )
-            call = lambda: runner(params0, opt_state, args, max_steps, tol, every)  # noqa: E731
+            call = lambda: runner(params0, opt_state, args, max_steps, tol, every)
         else:
             leaves = jax.tree_util.tree_leaves(args)
             if not leaves:
@@ -657,7 +666,7 @@ def fit(
                 _stochastic, objective=objective, optimizer=optimizer,
                 batch_size=int(batch_size), progress=progress,
             )
-            call = lambda: runner(  # noqa: E731
+            call = lambda: runner(
                 params0, opt_state, args, key, epochs, max_steps, tol, every
             )
 
