@@ -248,7 +248,7 @@ def test_checked_raises_other_variants(case):
 @pytest.mark.parametrize("case", GOOD, ids=[c.id for c in GOOD])
 def test_checked_valid_input_passes_through(case, mode):
     f = MODES[mode](case.fn)
-    expected = f(*case.good)
+    expected = jax.jit(f)(*case.good)  # checked compiles f: compare with compiled f
     got = nllax.checked(f)(*case.good)
     assert np.all(np.isfinite(np.asarray(got)))
     np.testing.assert_array_equal(np.asarray(got), np.asarray(expected))

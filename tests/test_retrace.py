@@ -271,11 +271,6 @@ def test_checked_jitted_function_compiles_once():
     assert not events, dict(events)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core perf bug: nllax.checked(fn) with a fn that is not jitted re-lowers and "
-    "re-compiles jit(_where) on EVERY call (1 backend compile per call, ~30 ms); "
-    "_checks.checked should build jax.jit(checkify.checkify(fn)) once, or document "
-    "that fn must be jitted"))
 def test_checked_plain_function_compiles_once():
     g = nllax.checked(lambda y, s: nllax.gaussian.nll(y, 0.0, s))
     runs = [(_y(i), jnp.float32(1.0 + i)) for i in range(3)]

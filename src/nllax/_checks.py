@@ -35,9 +35,11 @@ def checked(fn: Callable[..., Any]) -> Callable[..., Any]:
     ``jit``. With it, the call raises ``jax.experimental.checkify.JaxRuntimeError``
     whose message names the function, the argument and the rule that was broken.
 
-    ``fn`` may be jitted or not and may use ``jit``, ``vmap`` and ``grad`` inside; it is
-    run through ``checkify.checkify`` and the error is thrown after it returns. The
-    checks cost nothing in code that is not wrapped.
+    ``fn`` may be jitted or not and may use ``jit``, ``vmap`` and ``grad`` inside. It is
+    functionalized by ``checkify.checkify`` and compiled with ``jax.jit`` once (so its
+    arguments are arrays or pytrees of arrays; bind other options with
+    ``functools.partial``), and the error is thrown after it returns. Calls with the same
+    shapes do not recompile. The checks cost nothing in code that is not wrapped.
 
     Example:
         >>> import jax.numpy as jnp, nllax
@@ -48,9 +50,13 @@ def checked(fn: Callable[..., Any]) -> Callable[..., Any]:
         jax._src.checkify.JaxRuntimeError: nllax.gaussian: `scale` must be > 0 ...
     """
 
+    # Built once: checkify re-traces on every call, so without jit an unjitted fn would
+    # be traced and compiled op by op each time.
+    compiled = jax.jit(checkify.checkify(fn, errors=_ERRORS))
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        err, out = checkify.checkify(fn, errors=_ERRORS)(*args, **kwargs)
+        err, out = compiled(*args, **kwargs)
         err.throw()
         return out
 
