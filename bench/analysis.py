@@ -58,8 +58,7 @@ _CATEGORICAL = (
     "an `argmax`, gathers three times (`_take` of the max logit, of the shifted max for "
     "`expm1`, of the label), excludes the max with the compare/select `is_a`, and poisons "
     "the result. " + _YNN + " Gathers are not fused either, and their transposes in v&g "
-    "are scatter-adds (at n = 1e7 XLA even spends > 1 s constant-folding one of them, which "
-    "is why this row's v&g compile time grows with n). Result: 2.5 / 3.0 temporary "
+    "are scatter-adds. Result: 2.5 / 3.0 temporary "
     "n-buffers (value / v&g) against 0.2 / 0.8 for `logsumexp(z) - z[label]` (jax.nn, "
     "optax). Suggested fix: the plain log-sum-exp path (stop-gradient max, `exp`, sum, "
     "`log`, one gather of the label) as the default computation, and the argmax/`log1p` "
@@ -144,6 +143,7 @@ WHY: dict[str, str] = {
     "vg:nllax.poisson.nll": _POISSON_NLL,
     "overhead:nllax.poisson.nll": _POISSON_NLL,
     "vg:nllax.losses.poisson": _POISSON_LOSS,
+    "overhead:nllax.losses.poisson": _POISSON_LOSS,
     "weights_used": _WEIGHTS,
     "fit_speed": _FIT_SPEED,
     "fit_compile": _FIT_COMPILE,
