@@ -137,11 +137,13 @@ SMOOTH = [n for n in NAMES if n not in ("sae", "mae")]
 # Step 0.05 decayed by 0.8 every 100 steps, 4000 steps: see ADAM_TOL below.
 ADAM = optax.adam(optax.exponential_decay(0.05, 100, 0.8))
 ADAM_STEPS = 4000
-# Measured distance of the Adam θ̂ to the Newton θ̂ (max abs over parameters): <= 1e-7
-# for the smooth rows; Laplace rows stop ~8e-4 from the L1 optimum (non-smooth: the
-# step, not the gradient, has to go to 0).
-ADAM_TOL = {"smooth": 1e-6, "laplace": 2e-3}
-# fit's own target for non-smooth objectives (issue 3): within 1e-3 of the optimum.
+# Measured distance of the Adam θ̂ to the reference (max abs over parameters, NLL and
+# loss): <= 5.3e-8 for the smooth rows (reference: the default fit), 4.7e-6 for the
+# Laplace rows (reference: the linear program; non-smooth, so only the decaying step
+# brings Adam close). Tolerances: about 20 times the measured distance.
+ADAM_TOL = {"smooth": 1e-6, "laplace": 1e-4}
+# fit's own target for non-smooth objectives (issue 3): within 1e-3 of the optimum
+# (measured with the default fit on these data: 5e-12).
 LAPLACE_TOL = 1e-3
 
 
@@ -236,11 +238,12 @@ def test_same_theta_default_fit(x64, name):
     rf, rg = fit_both(c)
     assert bool(rf.converged), rf.message
     assert bool(rg.converged), rg.message
-    # Float64 precision: both estimates agree to 1e-10 (measured: bit-identical, the
+    # Float64 precision: both estimates agree to 1e-10 (measured: <= 1.1e-16; the
     # damped Newton step is invariant to the objective's scale a) ...
     np.testing.assert_allclose(flat(rf.params), flat(rg.params), rtol=1e-10, atol=1e-12)
     # ... and both are within 1e-10 of the true optimum, certified by a Newton step
-    # computed here from the exact Hessian (not by the fit's own stopping test).
+    # computed here from the exact Hessian, not by the fit's own stopping test
+    # (measured: <= 3e-15).
     X, y = jnp_tree((c.X, c.y))
     assert newton_distance(c.nll, rf.params, X, y) < 1e-10
     assert newton_distance(c.loss, rg.params, X, y) < 1e-10
