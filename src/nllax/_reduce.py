@@ -138,6 +138,19 @@ SCALE_RULE = "`scale` must be > 0 (got a value <= 0 or NaN)"
 Y_NAN_RULE = "`y` must not be NaN (NaN in the data)"
 
 
+@jax.custom_jvp
+def abs_(x: jax.Array) -> jax.Array:
+    """``|x|`` whose derivative is NaN at NaN (``jnp.abs``' is -1 there, which would give
+    a finite gradient for a NaN observation), +1 at 0 as ``jnp.abs``, and NaN at +-inf."""
+    return jnp.abs(x)
+
+
+@abs_.defjvp
+def _abs_jvp(primals, tangents):
+    (x,), (dx,) = primals, tangents
+    return jnp.abs(x), dx * (jnp.where(x < 0, -1.0, 1.0).astype(x.dtype) + (x - x))
+
+
 def not_nan(y: jax.Array) -> tuple[jax.Array, str]:
     """The rule for real-valued data: NaN propagates to the result by itself; this only
     names the cause in `checked` mode."""
@@ -254,13 +267,28 @@ def finish_nll(
     weights: Any,
     where: Any,
     shape: tuple[int, ...] | None = None,
+    check_nan: bool = False,
 ) -> jax.Array:
     """The shared `nll` of every family: mask the data, compute the log-probabilities,
-    poison the invalid ones, negate and reduce."""
+    poison the invalid ones, negate and reduce.
+
+    ``check_nan`` names a NaN in real-valued data in `checked` mode; it is not part of the
+    poison because NaN data already give a NaN value and gradient. When the validity is
+    one scalar (a scalar scale, no mask), the reduced total is poisoned instead of each
+    term: same value and gradient, but no per-observation select, which would stop XLA
+    from fusing the terms into the reduction (one n-sized temporary buffer)."""
     shape = tuple(data.shape) if shape is None else shape
     mask = as_mask(where, shape, fn)
-    lp, rules = compute(mask_data(data, mask, safe), *params)
-    lp = poison(lp, validate(fn, rules, mask), _float_leaves(params))
+    data = mask_data(data, mask, safe)
+    if check_nan:
+        validate(fn, (not_nan(data),), mask)
+    lp, rules = compute(data, *params)
+    valid = validate(fn, rules, mask)
+    float_params = _float_leaves(params)
+    if reduction != "none" and jnp.ndim(valid) == 0:
+        total = reduce(-lp, reduction=reduction, weights=weights, mask=mask, fn=fn)
+        return total if valid is True else poison(total, valid, float_params)
+    lp = poison(lp, valid, float_params)
     return reduce(-lp, reduction=reduction, weights=weights, mask=mask, fn=fn)
 
 
@@ -269,7 +297,11 @@ def finish_log_prob(
     compute: Callable[..., tuple[jax.Array, Rules]],
     data: jax.Array,
     params: tuple[jax.Array, ...],
+    *,
+    check_nan: bool = False,
 ) -> jax.Array:
+    if check_nan:
+        validate(fn, (not_nan(data),), None)
     lp, rules = compute(data, *params)
     return poison(lp, validate(fn, rules, None), _float_leaves(params))
 

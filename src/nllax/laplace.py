@@ -37,9 +37,9 @@ _ONE = 1.0
 
 def _compute(y, loc, noise, is_log):
     if is_log:
-        return -jnp.abs(y - loc) * jnp.exp(-noise) - noise - _LOG2, (R.not_nan(y),)
+        return -R.abs_(y - loc) * jnp.exp(-noise) - noise - _LOG2, ()
     valid, s = R.safe_scale(noise)
-    return -jnp.abs(y - loc) / s - jnp.log(s) - _LOG2, ((valid, R.SCALE_RULE), R.not_nan(y))
+    return -R.abs_(y - loc) / s - jnp.log(s) - _LOG2, ((valid, R.SCALE_RULE),)
 
 
 def log_prob(y: Any, loc: Any, scale: Any = _ONE, *, log_scale: Any = None) -> jax.Array:
@@ -62,7 +62,7 @@ def log_prob(y: Any, loc: Any, scale: Any = _ONE, *, log_scale: Any = None) -> j
     y, loc, noise, is_log = R.prepare_location_scale(
         y, loc, scale, log_scale, None, _FN + ".log_prob", _ONE
     )
-    return R.finish_log_prob(_FN, _compute, y, (loc, noise, is_log))
+    return R.finish_log_prob(_FN, _compute, y, (loc, noise, is_log), check_nan=True)
 
 
 def nll(
@@ -84,5 +84,5 @@ def nll(
     y, loc, noise, is_log = R.prepare_location_scale(y, loc, scale, log_scale, weights, fn, _ONE)
     return R.finish_nll(
         _FN, _compute, y, (loc, noise, is_log),
-        safe=0.0, reduction=reduction, weights=weights, where=where,
+        safe=0.0, reduction=reduction, weights=weights, where=where, check_nan=True,
     )

@@ -44,12 +44,11 @@ def _residual_loss(fn, elementwise, y, pred, reduction, weights, where):
     R.check_fits(pred, "pred", y.shape, "y", fn)
 
     def neg_terms(y, pred):
-        # NaN data get the NaN-value-and-gradient treatment of the families (abs' own
-        # derivative at NaN is finite).
-        return -elementwise(y - pred), (R.not_nan(y),)
+        return -elementwise(y - pred), ()
 
     return R.finish_nll(
-        fn, neg_terms, y, (pred,), safe=0.0, reduction=reduction, weights=weights, where=where
+        fn, neg_terms, y, (pred,), safe=0.0, reduction=reduction, weights=weights, where=where,
+        check_nan=True,
     )
 
 
@@ -81,7 +80,7 @@ def sae(y: Any, pred: Any, *, reduction: str = "sum", weights: Any = None, where
 
     Laplace: :math:`\mathrm{NLL} = \mathrm{SAE}/\beta + n\log 2\beta`.
     """
-    return _residual_loss("nllax.losses.sae", jnp.abs, y, pred, reduction, weights, where)
+    return _residual_loss("nllax.losses.sae", R.abs_, y, pred, reduction, weights, where)
 
 
 def mae(y: Any, pred: Any, *, reduction: str = "mean", weights: Any = None, where: Any = None) -> jax.Array:
@@ -89,7 +88,7 @@ def mae(y: Any, pred: Any, *, reduction: str = "mean", weights: Any = None, wher
 
     Laplace: :math:`\mathrm{NLL} = n\,\mathrm{MAE}/\beta + n\log 2\beta`.
     """
-    return _residual_loss("nllax.losses.mae", jnp.abs, y, pred, reduction, weights, where)
+    return _residual_loss("nllax.losses.mae", R.abs_, y, pred, reduction, weights, where)
 
 
 def binary_cross_entropy(
