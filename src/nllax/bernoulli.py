@@ -84,7 +84,8 @@ def log_prob(y: Any, *, logits: Any = None, probs: Any = None) -> jax.Array:
       -0.6931471...
     """
     y, param, compute = _prepare(y, logits, probs, None, _FN + ".log_prob")
-    return R.finish_log_prob(_FN, compute, y, (param,))
+    return R.finish_log_prob(_FN, compute, y, (param,),
+                             guarded=() if probs is None else (0,))
 
 
 def nll(
@@ -101,5 +102,6 @@ def nll(
     fn = _FN + ".nll"
     y, param, compute = _prepare(y, logits, probs, weights, fn)
     return R.finish_nll(
-        _FN, compute, y, (param,), safe=0.0, reduction=reduction, weights=weights, where=where
+        _FN, compute, y, (param,), safe=0.0, reduction=reduction, weights=weights, where=where,
+        guarded=() if probs is None else (0,),
     )

@@ -136,7 +136,8 @@ def log_prob(
     """
     fn = _FN + ".log_prob"
     labels, param, compute = _prepare(labels, logits, probs, axis, None, fn)
-    return R.finish_log_prob(_FN, compute, labels, (param,))
+    return R.finish_log_prob(_FN, compute, labels, (param,),
+                             guarded=() if probs is None else (0,))
 
 
 def nll(
@@ -155,5 +156,6 @@ def nll(
     fn = _FN + ".nll"
     labels, param, compute = _prepare(labels, logits, probs, axis, weights, fn)
     return R.finish_nll(
-        _FN, compute, labels, (param,), safe=0, reduction=reduction, weights=weights, where=where
+        _FN, compute, labels, (param,), safe=0, reduction=reduction, weights=weights, where=where,
+        guarded=() if probs is None else (0,),
     )

@@ -45,9 +45,9 @@ def _compute(y, loc, noise, is_log):
         # log-scale: always a valid scale when finite; NaN/inf propagate on their own.
         z = (y - loc) * jnp.exp(-noise)
         return -0.5 * jnp.square(z) - noise - _HALF_LOG_2PI, ()
-    valid, s = R.safe_scale(noise)
+    valid, s, self_poisoned = R.safe_scale(noise)
     z = (y - loc) / s
-    return -0.5 * jnp.square(z) - jnp.log(s) - _HALF_LOG_2PI, ((valid, R.SCALE_RULE),)
+    return -0.5 * jnp.square(z) - jnp.log(s) - _HALF_LOG_2PI, ((valid, R.SCALE_RULE, self_poisoned),)
 
 
 def log_prob(
@@ -71,7 +71,8 @@ def log_prob(
       -0.9189385...
     """
     y, loc, noise, is_log = R.prepare_location_scale(y, loc, scale, log_scale, None, _FN + ".log_prob", _ONE)
-    return R.finish_log_prob(_FN, _compute, y, (loc, noise, is_log), check_nan=True)
+    return R.finish_log_prob(_FN, _compute, y, (loc, noise, is_log), check_nan=True,
+        guarded=() if is_log else (1,))
 
 
 def nll(
@@ -105,4 +106,5 @@ def nll(
     return R.finish_nll(
         _FN, _compute, y, (loc, noise, is_log),
         safe=0.0, reduction=reduction, weights=weights, where=where, check_nan=True,
+        guarded=() if is_log else (1,),
     )

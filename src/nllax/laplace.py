@@ -38,8 +38,8 @@ _ONE = 1.0
 def _compute(y, loc, noise, is_log):
     if is_log:
         return -R.abs_(y - loc) * jnp.exp(-noise) - noise - _LOG2, ()
-    valid, s = R.safe_scale(noise)
-    return -R.abs_(y - loc) / s - jnp.log(s) - _LOG2, ((valid, R.SCALE_RULE),)
+    valid, s, self_poisoned = R.safe_scale(noise)
+    return -R.abs_(y - loc) / s - jnp.log(s) - _LOG2, ((valid, R.SCALE_RULE, self_poisoned),)
 
 
 def log_prob(y: Any, loc: Any, scale: Any = _ONE, *, log_scale: Any = None) -> jax.Array:
@@ -62,7 +62,8 @@ def log_prob(y: Any, loc: Any, scale: Any = _ONE, *, log_scale: Any = None) -> j
     y, loc, noise, is_log = R.prepare_location_scale(
         y, loc, scale, log_scale, None, _FN + ".log_prob", _ONE
     )
-    return R.finish_log_prob(_FN, _compute, y, (loc, noise, is_log), check_nan=True)
+    return R.finish_log_prob(_FN, _compute, y, (loc, noise, is_log), check_nan=True,
+        guarded=() if is_log else (1,))
 
 
 def nll(
@@ -85,4 +86,5 @@ def nll(
     return R.finish_nll(
         _FN, _compute, y, (loc, noise, is_log),
         safe=0.0, reduction=reduction, weights=weights, where=where, check_nan=True,
+        guarded=() if is_log else (1,),
     )

@@ -186,7 +186,8 @@ def log_prob(counts: Any, *, log_rate: Any = None, rate: Any = None) -> jax.Arra
       -2.0
     """
     counts, param, compute = _prepare(counts, log_rate, rate, None, _FN + ".log_prob")
-    return R.finish_log_prob(_FN, compute, counts, (param,))
+    return R.finish_log_prob(_FN, compute, counts, (param,),
+                             guarded=() if rate is None else (0,))
 
 
 def nll(
@@ -203,5 +204,6 @@ def nll(
     fn = _FN + ".nll"
     counts, param, compute = _prepare(counts, log_rate, rate, weights, fn)
     return R.finish_nll(
-        _FN, compute, counts, (param,), safe=0.0, reduction=reduction, weights=weights, where=where
+        _FN, compute, counts, (param,), safe=0.0, reduction=reduction, weights=weights, where=where,
+        guarded=() if rate is None else (0,),
     )
