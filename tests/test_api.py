@@ -8,7 +8,10 @@ import nllax
 
 FAMILIES = ["gaussian", "laplace", "bernoulli", "categorical", "poisson"]
 LOSSES = ["sse", "mse", "sae", "mae", "binary_cross_entropy", "cross_entropy", "poisson"]
-CONTRACT = FAMILIES + ["losses", "equivalences", "Equivalence", "checked"]
+CONTRACT = FAMILIES + [
+    "losses", "equivalences", "Equivalence", "checked", "verify", "fit", "FitResult",
+    "FitStatus", "summary", "lr_test",
+]
 
 
 def test_contract_names_exist():
@@ -56,3 +59,19 @@ def test_every_public_function_has_a_docstring_with_math():
         assert mod.log_prob.__doc__ and mod.nll.__doc__
     for loss in LOSSES:
         assert getattr(nllax.losses, loss).__doc__
+
+
+def test_fit_verify_and_inference_contract():
+    import jax.numpy as jnp
+
+    assert callable(nllax.verify.gradient_ratio) and callable(nllax.verify.assert_proportional)
+    p = inspect.signature(nllax.fit).parameters
+    assert list(p)[:3] == ["objective", "params0", "args"]
+    assert {"optimizer", "max_steps", "tol"} <= set(p)
+    r = nllax.fit(lambda t, y: nllax.gaussian.nll(y, t), jnp.float32(0.0), jnp.arange(4.0))
+    for field in ("params", "value", "steps", "converged"):
+        assert hasattr(r, field), field
+    p = inspect.signature(nllax.summary).parameters
+    assert list(p)[:3] == ["log_lik", "params_hat", "args"] and p["covariance"].default == "observed"
+    assert list(inspect.signature(nllax.lr_test).parameters)[:3] == [
+        "loglik_restricted", "loglik_full", "df"]
