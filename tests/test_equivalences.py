@@ -84,3 +84,11 @@ def test_check_reports_the_miss_of_a_wrong_identity(x64):
     wrong = nllax.Equivalence(eq.nll, eq.loss, lambda y, **kw: eq.scale(y, **kw) * 1.001, eq.offset)
     c = wrong.check(jnp.asarray(y), jnp.asarray(pred), **noise)
     assert float(c.rel_error) > 1e-5
+
+
+def test_constants_check_the_mask_like_every_nll():
+    y = jnp.ones(4)
+    with pytest.raises(TypeError, match="boolean mask"):
+        nllax.equivalences["mse"].scale(y, scale=1.0, where=jnp.ones(4))
+    with pytest.raises(ValueError, match="where"):
+        nllax.equivalences["poisson"].offset(y, where=jnp.ones((4, 1), bool))

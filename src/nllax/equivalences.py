@@ -112,9 +112,12 @@ class Equivalence:
         )
 
 
+_FN = "nllax.equivalences"
+
+
 def _n(y, weights, where, dtype):
     y = jnp.asarray(y)
-    mask = None if where is None else jnp.broadcast_to(jnp.asarray(where), y.shape)
+    mask = R.as_mask(where, y.shape, _FN)
     w = None if weights is None else jnp.asarray(weights, dtype)
     return R.count(y.shape, w, mask, dtype)
 
@@ -190,8 +193,8 @@ def _log_factorials(counts, *, weights=None, where=None):
     dt = _dtype(counts, weights)
     k = jnp.asarray(counts).astype(dt)
     terms = jax.scipy.special.gammaln(k + 1.0)
-    mask = None if where is None else jnp.broadcast_to(jnp.asarray(where), k.shape)
-    return R.reduce(terms, reduction="sum", weights=weights, mask=mask, fn="nllax.equivalences")
+    return R.reduce(terms, reduction="sum", weights=weights,
+                    mask=R.as_mask(where, k.shape, _FN), fn=_FN)
 
 
 equivalences: Mapping[str, Equivalence] = MappingProxyType({
