@@ -96,6 +96,28 @@ def _t():
     return get("torch")
 
 
+def _location_scale_competitors(dist: str, torch_loss: str):
+    """distrax / numpyro / torch rows for a location-scale family named ``dist`` (the class
+    name in all three), plus torch's loss form ``torch_loss`` (summed)."""
+    out = []
+    if (dx := get("distrax")) is not None:
+        out.append(Impl(f"distrax.{dist}", "distrax",
+                        lambda d, p: -jnp.sum(getattr(dx, dist)(p, d["s"]).log_prob(d["y"]))))
+    if (nd := get("numpyro.distributions")) is not None:
+        out.append(Impl(f"numpyro {dist}", "numpyro",
+                        lambda d, p: -jnp.sum(getattr(nd, dist)(p, d["s"]).log_prob(d["y"]))))
+    if (t := _t()) is not None:
+        loss = getattr(t.nn.functional, torch_loss)
+        out += [
+            Impl(f"torch F.{torch_loss}", "torch",
+                 lambda d, p: loss(p, d["y"], reduction="sum"), "loss form"),
+            Impl(f"torch.distributions.{dist}", "torch",
+                 lambda d, p: -getattr(t.distributions, dist)(p, d["s"], validate_args=False)
+                 .log_prob(d["y"]).sum()),
+        ]
+    return out
+
+
 def _gaussian_impls():
     out = [
         Impl("nllax.gaussian.nll", "nllax", lambda d, p: nllax.gaussian.nll(d["y"], p, d["s"])),
@@ -116,22 +138,7 @@ def _gaussian_impls():
             lambda d, p: -jnp.sum(jax.scipy.stats.norm.logpdf(d["y"], p, d["s"])),
         ),
     ]
-    if (dx := get("distrax")) is not None:
-        out.append(Impl("distrax.Normal", "distrax",
-                        lambda d, p: -jnp.sum(dx.Normal(p, d["s"]).log_prob(d["y"]))))
-    if (nd := get("numpyro.distributions")) is not None:
-        out.append(Impl("numpyro Normal", "numpyro",
-                        lambda d, p: -jnp.sum(nd.Normal(p, d["s"]).log_prob(d["y"]))))
-    if (t := _t()) is not None:
-        F = t.nn.functional
-        out += [
-            Impl("torch F.mse_loss", "torch", lambda d, p: F.mse_loss(p, d["y"], reduction="sum"),
-                 "loss form"),
-            Impl("torch.distributions.Normal", "torch",
-                 lambda d, p: -t.distributions.Normal(p, d["s"], validate_args=False)
-                 .log_prob(d["y"]).sum()),
-        ]
-    return out
+    return out + _location_scale_competitors("Normal", "mse_loss")
 
 
 def _gaussian_weighted_impls():
@@ -165,22 +172,7 @@ def _laplace_impls():
         Impl("jax.scipy.stats.laplace.logpdf", "jax.scipy.stats",
              lambda d, p: -jnp.sum(jax.scipy.stats.laplace.logpdf(d["y"], p, d["s"]))),
     ]
-    if (dx := get("distrax")) is not None:
-        out.append(Impl("distrax.Laplace", "distrax",
-                        lambda d, p: -jnp.sum(dx.Laplace(p, d["s"]).log_prob(d["y"]))))
-    if (nd := get("numpyro.distributions")) is not None:
-        out.append(Impl("numpyro Laplace", "numpyro",
-                        lambda d, p: -jnp.sum(nd.Laplace(p, d["s"]).log_prob(d["y"]))))
-    if (t := _t()) is not None:
-        F = t.nn.functional
-        out += [
-            Impl("torch F.l1_loss", "torch", lambda d, p: F.l1_loss(p, d["y"], reduction="sum"),
-                 "loss form"),
-            Impl("torch.distributions.Laplace", "torch",
-                 lambda d, p: -t.distributions.Laplace(p, d["s"], validate_args=False)
-                 .log_prob(d["y"]).sum()),
-        ]
-    return out
+    return out + _location_scale_competitors("Laplace", "l1_loss")
 
 
 def _bernoulli_impls():
