@@ -103,7 +103,7 @@ _FIT_SPEED = (
     "value_and_grad' of section 2 show one Hessian costs several gradient evaluations, and "
     "Newton needs 5-7 of them. The hand-written jitted optax L-BFGS loop reaches the same "
     "θ̂ (agreement 1e-13) with only gradient evaluations and is the fastest method here. "
-    "Suggested fix (`src/nllax/fit.py`): for smooth objectives with more than a handful of "
+    "Suggested fix (`src/nllax/_fit.py`): for smooth objectives with more than a handful of "
     "observations per parameter, start with L-BFGS (or Newton-CG with Hessian-vector "
     "products) and use the exact Hessian only for the final step / the covariance; or "
     "reuse the Hessian across accepted steps while the decrease ratio is good. Note also "

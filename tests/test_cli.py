@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import pytest
 
 import nllax
-from nllax import cli
+from nllax import _cli as cli
 
 N = "40"  # the smallest problem size the report accepts (fast; tolerances hold)
 

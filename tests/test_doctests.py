@@ -12,7 +12,7 @@ import nllax
 
 MODULES = sorted(
     m.name for m in pkgutil.iter_modules(nllax.__path__, "nllax.")
-    if m.name not in ("nllax.cli", "nllax.__main__")
+    if m.name not in ("nllax._cli", "nllax.__main__")
 )
 
 

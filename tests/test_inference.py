@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import nllax
-from nllax import inference
+from nllax import _inference as inference
 
 sm = pytest.importorskip("statsmodels.api")
 scipy_stats = pytest.importorskip("scipy.stats")

@@ -14,20 +14,20 @@ from nllax import losses as losses
 from nllax import poisson as poisson
 from nllax import verify as verify
 from nllax._checks import checked as checked
-from nllax.equivalences import Equivalence as Equivalence
-from nllax.equivalences import EquivalenceCheck as EquivalenceCheck
-from nllax.equivalences import equivalences as equivalences
-from nllax.inference import InferenceWarning as InferenceWarning
-from nllax.inference import LRTest as LRTest
-from nllax.inference import ProfileInterval as ProfileInterval
-from nllax.inference import Summary as Summary
-from nllax.inference import lr_test as lr_test
-from nllax.inference import profile_ci as profile_ci
-from nllax.inference import summary as summary
-from nllax.fit import FitError as FitError
-from nllax.fit import FitResult as FitResult
-from nllax.fit import FitStatus as FitStatus
-from nllax.fit import fit as fit
+from nllax._equivalences import Equivalence as Equivalence
+from nllax._equivalences import EquivalenceCheck as EquivalenceCheck
+from nllax._equivalences import equivalences as equivalences
+from nllax._inference import InferenceWarning as InferenceWarning
+from nllax._inference import LRTest as LRTest
+from nllax._inference import ProfileInterval as ProfileInterval
+from nllax._inference import Summary as Summary
+from nllax._inference import lr_test as lr_test
+from nllax._inference import profile_ci as profile_ci
+from nllax._inference import summary as summary
+from nllax._fit import FitError as FitError
+from nllax._fit import FitResult as FitResult
+from nllax._fit import FitStatus as FitStatus
+from nllax._fit import fit as fit
 
 __version__ = "0.1.0"
 

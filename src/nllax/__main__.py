@@ -2,6 +2,6 @@
 
 import sys
 
-from nllax.cli import main
+from nllax._cli import main
 
 sys.exit(main())

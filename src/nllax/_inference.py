@@ -59,7 +59,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from jax.scipy.special import gammaincc, ndtr, ndtri
 
-from nllax.fit import fit as _fit
+from nllax._fit import fit as _fit
 
 __all__ = [
     "InferenceWarning",
