@@ -79,7 +79,7 @@ def test_a_broken_equivalence_fails_with_nonzero_exit(monkeypatch, capsys):
     # a = 1/sigma^2 instead of 1/(2 sigma^2): both the identity and the gradient ratio
     # must be flagged. theta_hat still agrees (the gradients remain proportional).
     good = nllax.equivalences["sse"]
-    broken = dataclasses.replace(good, scale=lambda y, **kw: 2.0 * good.scale(y, **kw))
+    broken = dataclasses.replace(good, a=lambda y, **kw: 2.0 * good.a(y, **kw))
     _only(monkeypatch, sse=broken)
     code = cli.main(["report", "--n", N, "--device", "cpu:0", "--json"])
     doc = json.loads(capsys.readouterr().out)
@@ -105,13 +105,13 @@ def test_a_tightened_tolerance_fails_the_table(monkeypatch, capsys, full_json):
 
 
 def test_an_equivalence_without_embedded_data_fails(monkeypatch, capsys):
-    _only(monkeypatch, new_loss=nllax.equivalences["bce"])
+    _only(monkeypatch, new_loss=nllax.equivalences["binary_cross_entropy"])
     assert cli.main(["report", "--n", N, "--device", "cpu:0"]) == 1
     assert "no embedded problem for equivalence 'new_loss'" in capsys.readouterr().out
 
 
 def test_every_selected_device_gets_its_rows(monkeypatch, capsys):
-    _only(monkeypatch, bce=nllax.equivalences["bce"])
+    _only(monkeypatch, binary_cross_entropy=nllax.equivalences["binary_cross_entropy"])
     code = cli.main(["report", "--n", N, "--device", "cpu:0,cpu:1", "--json"])
     doc = json.loads(capsys.readouterr().out)
     assert code == 0
@@ -131,9 +131,9 @@ def test_float64_is_scoped_to_the_command(monkeypatch, capsys):
 
 
 def test_default_command_is_report(monkeypatch, capsys):
-    _only(monkeypatch, bce=nllax.equivalences["bce"])
+    _only(monkeypatch, binary_cross_entropy=nllax.equivalences["binary_cross_entropy"])
     assert cli.main(["--n", N, "--device", "cpu:0"]) == 0  # `nllax --n 40` = `nllax report --n 40`
-    assert "bce" in capsys.readouterr().out
+    assert "binary_cross_entropy" in capsys.readouterr().out
 
 
 def test_select_devices():

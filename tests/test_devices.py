@@ -249,7 +249,7 @@ def _per_observation(y, pred, *, name, noise):
               "mae": nllax.laplace}
     if name in family:
         return family[name].nll(y, pred, noise["scale"], reduction="none")
-    if name == "bce":
+    if name == "binary_cross_entropy":
         return nllax.bernoulli.nll(y, logits=pred, reduction="none")
     if name == "cross_entropy":
         return nllax.categorical.nll(y, logits=pred, reduction="none")

@@ -15,21 +15,21 @@ N = 60
 def _inputs(name):
     if name in ("sse", "mse", "sae", "mae"):
         return R.normal(size=N) * 2, R.normal(size=N), {"scale": 0.7}
-    if name == "bce":
+    if name == "binary_cross_entropy":
         return R.uniform(size=N), R.normal(size=N) * 3, {}
     if name == "cross_entropy":
         return R.integers(0, 4, size=N), R.normal(size=(N, 4)), {}
     return R.poisson(5.0, size=N).astype(np.float64), R.normal(size=N), {}
 
 
-NAMES = ["sse", "mse", "sae", "mae", "bce", "cross_entropy", "poisson"]
+NAMES = ["sse", "mse", "sae", "mae", "binary_cross_entropy", "cross_entropy", "poisson"]
 
 
 def test_table_has_every_row_of_the_design():
     assert set(nllax.equivalences) == set(NAMES)
     for name, eq in nllax.equivalences.items():
         assert isinstance(eq, nllax.Equivalence) and eq.name == name
-        assert callable(eq.nll) and callable(eq.loss) and callable(eq.scale) and callable(eq.offset)
+        assert callable(eq.nll) and callable(eq.loss) and callable(eq.a) and callable(eq.b)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -60,28 +60,28 @@ def test_constants_match_the_design_formulas(x64):
     n = float(jnp.sum(w))
     s = 1.7
     eqs = nllax.equivalences
-    np.testing.assert_allclose(eqs["sse"].scale(y, scale=s, weights=w), 1 / (2 * s**2))
-    np.testing.assert_allclose(eqs["mse"].scale(y, scale=s, weights=w), n / (2 * s**2))
-    np.testing.assert_allclose(eqs["sse"].offset(y, scale=s, weights=w), n / 2 * np.log(2 * np.pi * s**2))
-    np.testing.assert_allclose(eqs["sae"].scale(y, scale=s), 1 / s)
-    np.testing.assert_allclose(eqs["mae"].scale(y, scale=s), N / s)
-    np.testing.assert_allclose(eqs["mae"].offset(y, scale=s), N * np.log(2 * s))
+    np.testing.assert_allclose(eqs["sse"].a(y, scale=s, weights=w), 1 / (2 * s**2))
+    np.testing.assert_allclose(eqs["mse"].a(y, scale=s, weights=w), n / (2 * s**2))
+    np.testing.assert_allclose(eqs["sse"].b(y, scale=s, weights=w), n / 2 * np.log(2 * np.pi * s**2))
+    np.testing.assert_allclose(eqs["sae"].a(y, scale=s), 1 / s)
+    np.testing.assert_allclose(eqs["mae"].a(y, scale=s), N / s)
+    np.testing.assert_allclose(eqs["mae"].b(y, scale=s), N * np.log(2 * s))
     k = jnp.array([0.0, 1.0, 4.0, 10.0])
-    np.testing.assert_allclose(eqs["poisson"].offset(k), np.log(1 * 1 * 24 * 3628800.0))
-    assert float(eqs["bce"].scale(y)) == 1.0 and float(eqs["bce"].offset(y)) == 0.0
+    np.testing.assert_allclose(eqs["poisson"].b(k), np.log(1 * 1 * 24 * 3628800.0))
+    assert float(eqs["binary_cross_entropy"].a(y)) == 1.0 and float(eqs["binary_cross_entropy"].b(y)) == 0.0
 
 
 def test_heteroscedastic_gaussian_is_not_affine_in_sse():
     y = jnp.ones(4)
     with pytest.raises(ValueError, match="weighted loss with weights 1/scale"):
-        nllax.equivalences["sse"].scale(y, scale=jnp.array([1.0, 2.0, 1.0, 1.0]))
+        nllax.equivalences["sse"].a(y, scale=jnp.array([1.0, 2.0, 1.0, 1.0]))
 
 
 def test_check_reports_the_miss_of_a_wrong_identity(x64):
     """A deliberately wrong constant is caught: the check can fail."""
     y, pred, noise = _inputs("sse")
     eq = nllax.equivalences["sse"]
-    wrong = nllax.Equivalence(eq.nll, eq.loss, lambda y, **kw: eq.scale(y, **kw) * 1.001, eq.offset)
+    wrong = nllax.Equivalence(eq.nll, eq.loss, lambda y, **kw: eq.a(y, **kw) * 1.001, eq.b)
     c = wrong.check(jnp.asarray(y), jnp.asarray(pred), **noise)
     assert float(c.rel_error) > 1e-5
 
@@ -89,6 +89,6 @@ def test_check_reports_the_miss_of_a_wrong_identity(x64):
 def test_constants_check_the_mask_like_every_nll():
     y = jnp.ones(4)
     with pytest.raises(TypeError, match="boolean mask"):
-        nllax.equivalences["mse"].scale(y, scale=1.0, where=jnp.ones(4))
+        nllax.equivalences["mse"].a(y, scale=1.0, where=jnp.ones(4))
     with pytest.raises(ValueError, match="where"):
-        nllax.equivalences["poisson"].offset(y, where=jnp.ones((4, 1), bool))
+        nllax.equivalences["poisson"].b(y, where=jnp.ones((4, 1), bool))

@@ -59,7 +59,7 @@ def test_notebook_reaches_the_claims(executed):
     lines = {ln.split("=")[0].strip(): ln.split("=")[1].strip() for ln in text.splitlines()
              if ln.startswith(("sigma_hat^2", "SSE/n"))}
     assert lines["sigma_hat^2"] == lines["SSE/n"]
-    for name in ("sse", "mse", "sae", "mae", "bce", "cross_entropy", "poisson"):
+    for name in ("sse", "mse", "sae", "mae", "binary_cross_entropy", "cross_entropy", "poisson"):
         assert f"\n{name} " in text
 
 

@@ -73,66 +73,16 @@ def test_categorical_tied_and_confident_logits():
     assert _refs.rel_err_f32(got, want) <= 2 * EPS32  # measured 0.5 eps
 
 
-def test_categorical_infinite_logits_are_limits():
-    z = jnp.array([[jnp.inf, 0, 0], [jnp.inf, jnp.inf, 0], [-jnp.inf, 0, 1],
-                   [jnp.inf, -jnp.inf, 3], [-jnp.inf, 0, 0]], jnp.float32)
-    got = nllax.categorical.log_prob(jnp.array([0, 0, 0, 1, 1]), logits=z)
-    np.testing.assert_allclose(got, [0.0, -np.log(2), -np.inf, -np.inf, -np.log(2)], rtol=EPS32)
-
-
-def test_gaussian_and_laplace_scales_1e_minus30_to_1e30():
-    r = np.random.default_rng(1)
-    s = np.logspace(-30, 30, 601).astype(f32)
-    y = (s * r.normal(size=s.shape)).astype(f32)
-    got = nllax.gaussian.log_prob(y, f32(0.0), s)
-    want = _refs.gaussian_logpdf(y.astype(np.float64), 0.0, s.astype(np.float64))
-    assert _refs.rel_err_f32(got, want) <= 16 * EPS32  # measured 9.9 eps
-    got = nllax.laplace.log_prob(y, f32(0.0), s)
-    want = _refs.laplace_logpdf(y.astype(np.float64), 0.0, s.astype(np.float64))
-    assert _refs.rel_err_f32(got, want) <= 8 * EPS32  # measured 4.6 eps
-
-
-COUNTS = np.unique(np.round(np.logspace(0, 7, 80))).astype(f32)
-
-
-@pytest.mark.parametrize("factor", [0.5, 0.99, 1.0, 1.001, 2.0])
-def test_poisson_counts_to_1e7_with_rate(factor):
-    lam = (COUNTS * factor).astype(f32)
-    got = jax.jit(lambda k, r: nllax.poisson.log_prob(k, rate=r))(COUNTS, lam)
-    want = _refs.poisson_logpmf(COUNTS, lam.astype(np.float64))
-    assert _refs.rel_err_f32(got, want) <= 8 * EPS32  # measured 3.9 eps (factor 0.5)
-
-
-@pytest.mark.parametrize("factor", [0.5, 0.99, 1.0, 1.001, 2.0])
-def test_poisson_counts_to_1e7_with_log_rate(factor):
-    """With a float32 log-rate the problem itself is ill-conditioned: a one-ulp change of
-    eta moves log p by |k - lambda| * ulp(eta). The bound is therefore on the error
-    relative to |log p| + |k - lambda| * |eta| (backward stability)."""
-    eta = np.log(COUNTS * factor).astype(f32)
-    got = np.asarray(nllax.poisson.log_prob(COUNTS, log_rate=eta), np.float64)
-    lam = np.exp(eta.astype(np.float64))
-    want = _refs.poisson_logpmf(COUNTS, lam)
-    size = np.abs(want) + np.abs(COUNTS - lam) * np.abs(eta)
-    assert np.max(np.abs(got - want) / size) <= 8 * EPS32  # measured <= 2 eps
-
-
-def test_naive_poisson_formula_loses_every_digit_in_float32():
-    """Documents why the saddle-point form is used: the textbook form at k = 1e7."""
-    k = f32(1e7)
-    naive = k * np.log(k) - k - f32(special.gammaln(np.float64(k) + 1))
-    want = _refs.poisson_logpmf([1e7], [1e7])[0]  # -8.977986...
-    assert abs(naive - want) / abs(want) > 0.5
-    got = nllax.poisson.log_prob(k, rate=k)
-    assert abs(float(got) - want) / abs(want) <= 2 * EPS32
-
-
-def test_poisson_zero_count_zero_rate():
-    lp = nllax.poisson.log_prob(jnp.array([0.0, 1.0, 5.0]), rate=jnp.zeros(3))
-    assert float(lp[0]) == 0.0 and not np.signbit(lp[0])
-    assert np.all(np.isneginf(lp[1:]))
-    lp = nllax.poisson.log_prob(jnp.array([0.0, 2.0]), log_rate=jnp.array([-jnp.inf, -jnp.inf]))
-    assert float(lp[0]) == 0.0 and np.isneginf(lp[1])
-    assert float(nllax.losses.poisson(jnp.zeros(2), jnp.full(2, -jnp.inf))) == 0.0
+def test_categorical_infinite_logits():
+    # -inf logits (masked classes) are exact; a +inf logit is an overflow upstream: NaN,
+    # and checked mode names it (wave 1 returned the limit, at 16-20% of every call).
+    z = jnp.array([[-jnp.inf, 0, 1], [-jnp.inf, 0, 0], [jnp.inf, 0, 0], [jnp.inf, jnp.inf, 0]],
+                  jnp.float32)
+    got = nllax.categorical.log_prob(jnp.array([0, 1, 0, 0]), logits=z)
+    assert np.isneginf(got[0]) and float(got[1]) == pytest.approx(-np.log(2), rel=EPS32)
+    assert np.all(np.isnan(got[2:]))
+    with pytest.raises(Exception, match=r"`logits` must be < \+inf"):
+        nllax.checked(lambda z: nllax.categorical.log_prob(jnp.array([0, 0]), logits=z))(z[2:])
 
 
 # Finite gradients *and* Hessians at the extremes: standard errors come from Hessians.

@@ -1,6 +1,6 @@
 """The same θ̂ from every NLL and its loss: the central claim of nllax, tested.
 
-For every row of ``nllax.equivalences`` (sse, mse, sae, mae, bce, cross_entropy, poisson)
+For every row of ``nllax.equivalences`` (sse, mse, sae, mae, binary_cross_entropy, cross_entropy, poisson)
 a small model is fitted on seeded data, n = 240:
 
 * the gradient of the NLL is ``a`` times the gradient of the loss, ``a`` being the table's
@@ -70,7 +70,7 @@ class Case:
         return nllax.equivalences[self.name]
 
     def scale(self) -> jax.Array:
-        return self.eq.scale(jnp.asarray(self.y), **self.noise)
+        return self.eq.a(jnp.asarray(self.y), **self.noise)
 
 
 def _nll_of(eq, predict, noise):
@@ -97,7 +97,7 @@ def _make_cases() -> dict[str, Case]:
     data = {
         "gaussian": (eta + 0.7 * rng.normal(size=N), {"scale": 0.7}),
         "laplace": (eta + rng.laplace(scale=0.5, size=N), {"scale": 0.5}),
-        "bce": ((rng.random(N) < 1.0 / (1.0 + np.exp(-0.6 * eta))).astype(np.float64), {}),
+        "binary_cross_entropy": ((rng.random(N) < 1.0 / (1.0 + np.exp(-0.6 * eta))).astype(np.float64), {}),
         "poisson": (rng.poisson(np.exp(0.3 * eta)).astype(np.int32), {}),
     }
     W_true = np.array([[1.0, -1.0], [0.5, 0.2], [-0.3, 1.0]])
@@ -106,7 +106,7 @@ def _make_cases() -> dict[str, Case]:
     prob /= prob.sum(axis=1, keepdims=True)
     labels = (rng.random((N, 1)) > np.cumsum(prob, axis=1)).sum(axis=1).astype(np.int32)
     family_of = {"sse": "gaussian", "mse": "gaussian", "sae": "laplace", "mae": "laplace",
-                 "bce": "bce", "poisson": "poisson"}
+                 "binary_cross_entropy": "binary_cross_entropy", "poisson": "poisson"}
 
     nlls: dict[str, Callable[..., Any]] = {}
     cases = {}
@@ -219,7 +219,7 @@ def test_gradient_ratio_is_the_table_scale(x64, name):
 def test_table_scales_are_the_documented_constants(x64):
     # a from DESIGN.md: 1/(2 sigma^2), n/(2 sigma^2), 1/beta, n/beta, 1, 1, 1.
     expected = {"sse": 1 / (2 * 0.49), "mse": N / (2 * 0.49), "sae": 2.0, "mae": 2.0 * N,
-                "bce": 1.0, "cross_entropy": 1.0, "poisson": 1.0}
+                "binary_cross_entropy": 1.0, "cross_entropy": 1.0, "poisson": 1.0}
     for name, a in expected.items():
         assert float(CASES[name].scale()) == pytest.approx(a, rel=1e-15), name
 
@@ -336,7 +336,7 @@ def test_heteroscedastic_gaussian_is_not_proportional_to_sse(x64):
         verify.assert_proportional(het_nll, sse_het, p1, *args)
     # The table refuses a per-observation sigma, and says what it is instead.
     with pytest.raises(ValueError, match="weighted loss with weights 1/scale"):
-        nllax.equivalences["sse"].scale(args[1], scale=args[2])
+        nllax.equivalences["sse"].a(args[1], scale=args[2])
 
 
 def test_heteroscedastic_gaussian_is_weighted_least_squares(x64):

@@ -1,22 +1,29 @@
 """nllax: most deep-learning losses are negative log-likelihoods, exactly.
 
-Families (one namespace each, ``log_prob`` per observation and ``nll`` reduced):
+Families (one namespace each, ``log_prob`` per observation and ``nll`` reduced; the
+continuous ones also ``log_cdf`` and ``log_sf``), all listed in :data:`nllax.families`:
 :mod:`nllax.gaussian`, :mod:`nllax.laplace`, :mod:`nllax.bernoulli`,
 :mod:`nllax.categorical`, :mod:`nllax.poisson`. Classical losses: :mod:`nllax.losses`.
-The exact relations ``NLL = a * loss + b``: :data:`nllax.equivalences`.
+The exact relations ``NLL = a * loss + b``: :data:`nllax.equivalences`. How a family is
+declared: ``docs/adding-a-family.md``.
 """
 
-from nllax import bernoulli as bernoulli
-from nllax import categorical as categorical
+from nllax import _family
+
+# Families: importing each module registers it in `families` (in this order).
 from nllax import gaussian as gaussian
 from nllax import laplace as laplace
-from nllax import losses as losses
+from nllax import bernoulli as bernoulli
+from nllax import categorical as categorical
 from nllax import poisson as poisson
+
+from nllax import losses as losses
 from nllax import verify as verify
 from nllax._checks import checked as checked
 from nllax._equivalences import Equivalence as Equivalence
 from nllax._equivalences import EquivalenceCheck as EquivalenceCheck
 from nllax._equivalences import equivalences as equivalences
+from nllax._family import Family as Family
 from nllax._inference import InferenceWarning as InferenceWarning
 from nllax._inference import LRTest as LRTest
 from nllax._inference import ProfileInterval as ProfileInterval
@@ -29,20 +36,25 @@ from nllax._fit import FitResult as FitResult
 from nllax._fit import FitStatus as FitStatus
 from nllax._fit import fit as fit
 
+#: name -> family module, every registered family (read-only).
+families = _family.families_view()
+
 __version__ = "0.1.0"
 
 __all__ = [
-    "bernoulli",
-    "categorical",
+    "families",
     "gaussian",
     "laplace",
-    "losses",
+    "bernoulli",
+    "categorical",
     "poisson",
+    "losses",
     "verify",
     "checked",
     "Equivalence",
     "EquivalenceCheck",
     "equivalences",
+    "Family",
     "InferenceWarning",
     "LRTest",
     "ProfileInterval",

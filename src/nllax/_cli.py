@@ -8,7 +8,7 @@ seeded, generated data (a small linear model per family), the report measures:
   weights, with a mask, with both);
 * **gradient ratio**: :func:`nllax.verify.gradient_ratio` of the NLL against the loss,
   as functions of the linear model's coefficients, compared with the predicted constant
-  ``a = eq.scale(...)``;
+  ``a = eq.a(...)``;
 * **theta_hat difference**: the coefficients reached by :func:`nllax.fit` on the NLL and
   on the loss, ``max|theta_nll - theta_loss| / max|theta_loss|``.
 
@@ -120,7 +120,7 @@ def make_problem(name: str, n: int, seed: int) -> Problem:
         theta = np.array([1.0, -2.0, 0.5])
         y = X @ theta + rng.laplace(scale=0.5, size=n)
         return Problem(name, X, y, {"scale": 0.8}, (d,), _linear)
-    if name == "bce":
+    if name == "binary_cross_entropy":
         theta = np.array([0.3, -0.8, 0.5])
         y = (rng.random(n) < 1.0 / (1.0 + np.exp(-(X @ theta)))).astype(float)
         return Problem(name, X, y, {}, (d,), _linear)
@@ -175,7 +175,7 @@ def _measure_fn(eq, model):
     * the relative miss of ``NLL = a * loss + b`` in the four cases plain / weights /
       mask / both, each at its own random coefficients;
     * :func:`nllax.verify.gradient_ratio` of the NLL against the loss at ``theta_r``;
-    * the predicted ratio ``a = eq.scale(y, **noise)``.
+    * the predicted ratio ``a = eq.a(y, **noise)``.
 
     One compile instead of hundreds of eager operations."""
     key = (eq, model)
@@ -195,7 +195,7 @@ def _measure_fn(eq, model):
                                  where=m if use_m else None, **own)
                 misses.append(check.rel_error)
             ratio = verify.gradient_ratio(f_nll, f_loss, theta_r, X, y, noise)
-            return jnp.stack(misses), ratio, eq.scale(y, **own)
+            return jnp.stack(misses), ratio, eq.a(y, **own)
 
         _MEASURES[key] = jax.jit(measure)
     return _MEASURES[key]

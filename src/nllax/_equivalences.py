@@ -1,8 +1,9 @@
 r"""The table of exact affine relations ``NLL = a * loss + b``, as data.
 
-``nllax.equivalences`` maps a name to an :class:`Equivalence` whose ``scale`` (``a``) and
-``offset`` (``b``) are functions of the data (its weighted, masked count
-:math:`n = \sum w`, and for Poisson :math:`\sum \log k!`) and of the noise parameters:
+``nllax.equivalences`` maps each loss's name (the name of its function in
+:mod:`nllax.losses`) to an :class:`Equivalence` whose ``a`` and ``b`` are functions of the
+data (its weighted, masked count :math:`n = \sum w`, and for Poisson :math:`\sum \log k!`)
+and of the noise parameters:
 
 =================  =============  ===========================  ==============================
 name               loss           a                            b
@@ -11,7 +12,7 @@ name               loss           a                            b
 ``mse``            MSE            :math:`n/(2\sigma^2)`        :math:`(n/2)\log 2\pi\sigma^2`
 ``sae``            SAE            :math:`1/\beta`              :math:`n\log 2\beta`
 ``mae``            MAE            :math:`n/\beta`              :math:`n\log 2\beta`
-``bce``            BCE (sum)      1                            0
+``binary_c...``     BCE (sum)      1                            0
 ``cross_entropy``  CE (sum)       1                            0
 ``poisson``        Poisson loss   1                            :math:`\sum_i w_i\log k_i!`
 =================  =============  ===========================  ==============================
@@ -21,7 +22,10 @@ Because ``a`` does not depend on the model's parameters,
 the same stationary points and every gradient-based optimiser reaches the same
 :math:`\hat\theta`. With one :math:`\sigma_i` per observation the Gaussian NLL is *not*
 affine in the SSE (it is a weighted least squares with weights :math:`1/\sigma_i^2`);
-``scale`` refuses such a :math:`\sigma` with an explanation.
+``a`` refuses such a :math:`\sigma` with an explanation.
+
+New rows are added with :func:`register` next to their loss (a test checks that every
+key is the name of a function in :mod:`nllax.losses`).
 
 Example:
   >>> import jax.numpy as jnp, nllax
@@ -44,7 +48,7 @@ import jax.numpy as jnp
 from nllax import _reduce as R
 from nllax import bernoulli, categorical, gaussian, laplace, losses, poisson
 
-__all__ = ["Equivalence", "EquivalenceCheck", "equivalences"]
+__all__ = ["Equivalence", "EquivalenceCheck", "equivalences", "register"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,13 +57,13 @@ class EquivalenceCheck:
 
     nll: jax.Array
     loss: jax.Array
-    scale: jax.Array
-    offset: jax.Array
+    a: jax.Array
+    b: jax.Array
 
     @property
     def predicted(self) -> jax.Array:
         """``a * loss + b``."""
-        return self.scale * self.loss + self.offset
+        return self.a * self.loss + self.b
 
     @property
     def abs_error(self) -> jax.Array:
@@ -70,22 +74,22 @@ class EquivalenceCheck:
     def rel_error(self) -> jax.Array:
         """The miss relative to the largest term, ``max(|NLL|, |a * loss|, |b|)`` (the
         size of what was added); ~machine epsilon when the identity holds."""
-        size = jnp.maximum(jnp.maximum(jnp.abs(self.nll), jnp.abs(self.scale * self.loss)),
-                           jnp.abs(self.offset))
+        size = jnp.maximum(jnp.maximum(jnp.abs(self.nll), jnp.abs(self.a * self.loss)),
+                           jnp.abs(self.b))
         return self.abs_error / jnp.where(size > 0, size, 1.0)
 
 
 @dataclasses.dataclass(frozen=True)
 class Equivalence:
-    """One row of the table: ``nll(y, pred, **noise) == scale(y, **noise) * loss(y, pred)
-    + offset(y, **noise)``.
+    """One row of the table: ``nll(y, pred, **noise) == a(y, **noise) * loss(y, pred)
+    + b(y, **noise)``.
 
     Attributes:
       nll: ``nll(y, pred, *, weights=None, where=None, **noise)``, the summed NLL.
       loss: ``loss(y, pred, *, weights=None, where=None)``, with its default reduction.
-      scale: ``a(y, *, weights=None, where=None, **noise)``.
-      offset: ``b(y, *, weights=None, where=None, **noise)``.
-      name: the table's key.
+      a: ``a(y, *, weights=None, where=None, **noise)``, the factor (> 0).
+      b: ``b(y, *, weights=None, where=None, **noise)``, the offset (free of the model).
+      name: the table's key: the name of the loss function in :mod:`nllax.losses`.
       family: the likelihood, in words.
       noise: names of the noise keyword arguments (``("scale",)`` or ``()``).
       formula: ``a`` and ``b`` in words.
@@ -93,8 +97,8 @@ class Equivalence:
 
     nll: Callable[..., jax.Array]
     loss: Callable[..., jax.Array]
-    scale: Callable[..., jax.Array]
-    offset: Callable[..., jax.Array]
+    a: Callable[..., jax.Array]
+    b: Callable[..., jax.Array]
     name: str = ""
     family: str = ""
     noise: tuple[str, ...] = ()
@@ -107,8 +111,8 @@ class Equivalence:
         return EquivalenceCheck(
             nll=self.nll(y, pred, **kw, **noise),
             loss=self.loss(y, pred, **kw),
-            scale=self.scale(y, **kw, **noise),
-            offset=self.offset(y, **kw, **noise),
+            a=self.a(y, **kw, **noise),
+            b=self.b(y, **kw, **noise),
         )
 
 
@@ -197,24 +201,34 @@ def _log_factorials(counts, *, weights=None, where=None):
                     mask=R.as_mask(where, k.shape, _FN), fn=_FN)
 
 
-equivalences: Mapping[str, Equivalence] = MappingProxyType({
-    "sse": _gaussian("sse", losses.sse, mean=False),
-    "mse": _gaussian("mse", losses.mse, mean=True),
-    "sae": _laplace("sae", losses.sae, mean=False),
-    "mae": _laplace("mae", losses.mae, mean=True),
-    "bce": Equivalence(
-        lambda y, logits, *, weights=None, where=None: bernoulli.nll(
-            y, logits=logits, weights=weights, where=where),
-        losses.binary_cross_entropy, _one, _zero, "bce", "Bernoulli(logits)", (),
-        "a = 1, b = 0"),
-    "cross_entropy": Equivalence(
-        lambda labels, logits, *, weights=None, where=None: categorical.nll(
-            labels, logits=logits, weights=weights, where=where),
-        losses.cross_entropy, _one, _zero, "cross_entropy", "Categorical(logits)", (),
-        "a = 1, b = 0"),
-    "poisson": Equivalence(
-        lambda counts, log_rate, *, weights=None, where=None: poisson.nll(
-            counts, log_rate=log_rate, weights=weights, where=where),
-        losses.poisson, _one, _log_factorials, "poisson", "Poisson(log-rate)", (),
-        "a = 1, b = sum log(k!)"),
-})
+_TABLE: dict[str, Equivalence] = {}
+equivalences: Mapping[str, Equivalence] = MappingProxyType(_TABLE)
+
+
+def register(eq: Equivalence) -> Equivalence:
+    """Adds a row to :data:`nllax.equivalences` under ``eq.name`` (the loss's name)."""
+    if eq.name in _TABLE:
+        raise ValueError(f"nllax.equivalences: a row named {eq.name!r} exists already")
+    _TABLE[eq.name] = eq
+    return eq
+
+
+register(_gaussian("sse", losses.sse, mean=False))
+register(_gaussian("mse", losses.mse, mean=True))
+register(_laplace("sae", losses.sae, mean=False))
+register(_laplace("mae", losses.mae, mean=True))
+register(Equivalence(
+    lambda y, logits, *, weights=None, where=None: bernoulli.nll(
+        y, logits=logits, weights=weights, where=where),
+    losses.binary_cross_entropy, _one, _zero, "binary_cross_entropy", "Bernoulli(logits)", (),
+    "a = 1, b = 0"))
+register(Equivalence(
+    lambda labels, logits, *, weights=None, where=None: categorical.nll(
+        labels, logits=logits, weights=weights, where=where),
+    losses.cross_entropy, _one, _zero, "cross_entropy", "Categorical(logits)", (),
+    "a = 1, b = 0"))
+register(Equivalence(
+    lambda counts, log_rate, *, weights=None, where=None: poisson.nll(
+        counts, log_rate=log_rate, weights=weights, where=where),
+    losses.poisson, _one, _log_factorials, "poisson", "Poisson(log-rate)", (),
+    "a = 1, b = sum log(k!)"))

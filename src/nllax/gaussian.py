@@ -12,99 +12,131 @@ With a scalar :math:`\sigma` over :math:`n` observations (:math:`n = \sum w` wit
     \mathrm{NLL} = \frac{1}{2\sigma^2}\,\mathrm{SSE} + \frac{n}{2}\log(2\pi\sigma^2)
                = \frac{n}{2\sigma^2}\,\mathrm{MSE} + \frac{n}{2}\log(2\pi\sigma^2).
 
-With one :math:`\sigma_i` per observation (heteroscedastic) the NLL is *not* an affine
-function of the SSE: it is a weighted least squares with weights :math:`1/\sigma_i^2`
-plus :math:`\sum_i \log\sigma_i`.
+With one :math:`\sigma_i` per observation (heteroscedastic, "learned noise") the NLL is
+*not* an affine function of the SSE: it is a weighted least squares with weights
+:math:`1/\sigma_i^2` plus :math:`\sum_i \log\sigma_i`.
 
-Shapes: ``loc`` and ``scale`` (or ``log_scale``) broadcast to ``y``'s shape without
-enlarging it: a scalar, a per-observation array of ``y``'s shape, or e.g. a per-column
-``(d,)`` array for ``(n, d)`` data. ``(n,)`` data against an ``(n, 1)`` prediction is a
-``ValueError``. ``scale <= 0`` or NaN gives NaN (value and gradient); ``log_scale`` is the
-unconstrained parametrisation for a learned noise scale.
+**The noise**: exactly one of ``scale`` (:math:`\sigma > 0`, default 1), ``log_scale``
+(:math:`\log\sigma`), ``var`` (:math:`\sigma^2 > 0`) or ``log_var``
+(:math:`\log\sigma^2`), scalar or per observation. The log forms are unconstrained (the
+usual network head) and are computed without forming :math:`\sigma`: the standardised
+residual is :math:`(y-\mu)\,e^{-\ell/2}e^{-\ell/2}` for ``log_scale`` :math:`\ell`, finite
+and exact at :math:`y = \mu` for every log-scale down to :math:`-2\log(\text{max float})`
+(-177 in float32, -1419 in float64); below that the scale underflows even squared and the
+value at :math:`y=\mu` is NaN.
+
+Shapes: ``loc`` and the noise broadcast to ``y``'s shape without enlarging it: a scalar, a
+per-observation array of ``y``'s shape, or e.g. a per-column ``(d,)`` array for ``(n, d)``
+data. ``(n,)`` data against an ``(n, 1)`` prediction is a ``ValueError``. ``scale <= 0``,
+``var <= 0`` or NaN gives NaN (value and gradient). ``log_cdf`` and ``log_sf`` are the
+log of :math:`\Phi(z)` and :math:`\Phi(-z)`, :math:`z = (y-\mu)/\sigma`, accurate deep in
+both tails (``jax.scipy.special.log_ndtr``).
+
+Expected (Fisher) information per observation: :math:`1/\sigma^2` for ``loc``,
+:math:`2/\sigma^2` for ``scale``, 2 for ``log_scale``, :math:`1/(2\sigma^4)` for ``var``,
+:math:`1/2` for ``log_var``.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
-import jax
 import jax.numpy as jnp
+from jax.scipy.special import log_ndtr
 
-from nllax import _reduce as R
+from nllax import _family as F
 
-__all__ = ["log_prob", "nll"]
+__all__ = ["log_prob", "nll", "log_cdf", "log_sf"]
 
-_FN = "nllax.gaussian"
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
-_ONE = 1.0  # default scale; identity-compared to tell "not given" from an explicit value
 
 
-def _compute(y, loc, noise, is_log):
-    if is_log:
-        # log-scale: always a valid scale when finite; NaN/inf propagate on their own.
-        z = (y - loc) * jnp.exp(-noise)
-        return -0.5 * jnp.square(z) - noise - _HALF_LOG_2PI, ()
-    valid, s, self_poisoned = R.safe_scale(noise)
-    z = (y - loc) / s
-    return -0.5 * jnp.square(z) - jnp.log(s) - _HALF_LOG_2PI, ((valid, R.SCALE_RULE, self_poisoned),)
+def _log_prob(y, loc, scale):
+    z, factor = scale.standardize(y - loc)
+    return F.Affine(-0.5 * factor * factor, jnp.square(z), -(scale.log() + _HALF_LOG_2PI))
 
 
-def log_prob(
-    y: Any, loc: Any, scale: Any = _ONE, *, log_scale: Any = None
-) -> jax.Array:
-    r"""Per-observation Gaussian log-density :math:`\log N(y \mid loc, scale^2)`.
+def _log_cdf(y, loc, scale):
+    return log_ndtr(scale.divide(y - loc))
+
+
+def _log_sf(y, loc, scale):
+    return log_ndtr(scale.divide(loc - y))
+
+
+def _fisher(loc, scale):
+    inv_var = scale.inverse() ** 2
+    info = {"loc": inv_var}
+    k = scale.kind
+    info[{"value": "scale", "log": "log_scale", "square": "var", "log_square": "log_var"}[k]] = {
+        "value": 2 * inv_var, "log": jnp.full_like(scale.v, 2.0),
+        "square": 0.5 * inv_var * inv_var, "log_square": jnp.full_like(scale.v, 0.5)}[k]
+    return info
+
+
+NOISE = F.OneOf(
+    "scale",
+    (
+        F.Param("scale", F.POSITIVE, doc="standard deviation sigma > 0"),
+        F.Param("log_scale", F.UNCONSTRAINED, to_canonical=jnp.exp, doc="log sigma"),
+        F.Param("var", F.POSITIVE, to_canonical=jnp.sqrt, doc="variance sigma^2 > 0"),
+        F.Param("log_var", F.UNCONSTRAINED, to_canonical=lambda v: jnp.exp(0.5 * v),
+                doc="log sigma^2"),
+    ),
+    default=1.0, positive=True, kinds=("value", "log", "square", "log_square"),
+)
+
+family = F.Family(
+    name="gaussian",
+    data=F.Data("y", F.REAL),
+    params=(F.Param("loc", doc="mean mu"), NOISE),
+    log_prob=_log_prob,
+    log_cdf=_log_cdf,
+    log_sf=_log_sf,
+    fisher=_fisher,
+    summary="Normal(loc, scale)",
+)
+
+_fns = family.functions({
+    "log_prob": r"""Per-observation Gaussian log-density :math:`\log N(y \mid loc, \sigma^2)`.
 
     Args:
       y: observations, any shape; integer or bool data are promoted to float.
       loc: mean, broadcastable to ``y.shape`` without enlarging it.
-      scale: standard deviation :math:`\sigma > 0`, scalar or broadcastable like ``loc``.
-      log_scale: alternatively :math:`\log\sigma` (unconstrained; for learned scales).
+      scale: standard deviation :math:`\sigma > 0` (default 1); or exactly one of
+      log_scale: :math:`\log\sigma`, var: :math:`\sigma^2`, log_var: :math:`\log\sigma^2`.
 
     Returns:
       Array of ``y.shape`` in the inputs' floating dtype (float32 for 16-bit inputs).
-      NaN where ``scale <= 0`` or NaN.
+      NaN where ``scale`` or ``var`` is <= 0 or NaN.
 
     Example:
       >>> import jax.numpy as jnp, nllax
       >>> float(nllax.gaussian.log_prob(0.0, 0.0, 1.0))  # -log(2 pi) / 2
       -0.9189385...
-    """
-    y, loc, noise, is_log = R.prepare_location_scale(y, loc, scale, log_scale, None, _FN + ".log_prob", _ONE)
-    return R.finish_log_prob(_FN, _compute, y, (loc, noise, is_log), check_nan=True,
-        guarded=() if is_log else (1,))
-
-
-def nll(
-    y: Any,
-    loc: Any,
-    scale: Any = _ONE,
-    *,
-    log_scale: Any = None,
-    reduction: str = "sum",
-    weights: Any = None,
-    where: Any = None,
-) -> jax.Array:
-    r"""Gaussian negative log-likelihood, reduced.
+      >>> float(nllax.gaussian.log_prob(1.0, 1.0, log_scale=-90.0))  # sigma = 8e-40
+      89.08106...
+    """,
+    "nll": r"""Gaussian negative log-likelihood, reduced.
 
     :math:`\mathrm{NLL} = \sum_i w_i \left[\frac{(y_i-\mu_i)^2}{2\sigma_i^2} + \log\sigma_i
     + \tfrac12\log 2\pi\right]` over the observations kept by ``where``.
 
     Args:
-      y, loc, scale, log_scale: as in :func:`log_prob`.
+      y, loc, scale, log_scale, var, log_var: as in :func:`log_prob`.
       reduction: ``"sum"`` (default), ``"mean"`` (divided by ``sum(weights * where)``;
         NaN for zero observations) or ``"none"`` (per observation, masked ones 0).
-      weights: per-observation weights, broadcastable to ``y.shape``.
+      weights: per-observation weights, finite and ``>= 0`` (a negative, infinite or NaN
+        weight makes the result NaN), broadcastable to ``y.shape``.
       where: boolean mask broadcastable to ``y.shape``; False drops the observation from
         the value and the gradient, exactly like indexing.
 
     Returns:
       A scalar (or ``y.shape`` for ``reduction="none"``).
-    """
-    fn = _FN + ".nll"
-    y, loc, noise, is_log = R.prepare_location_scale(y, loc, scale, log_scale, weights, fn, _ONE)
-    return R.finish_nll(
-        _FN, _compute, y, (loc, noise, is_log),
-        safe=0.0, reduction=reduction, weights=weights, where=where, check_nan=True,
-        guarded=() if is_log else (1,),
-    )
+    """,
+})
+log_prob = _fns["log_prob"]
+nll = _fns["nll"]
+log_cdf = _fns["log_cdf"]
+log_sf = _fns["log_sf"]
+F.register(__name__, family)

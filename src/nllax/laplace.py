@@ -12,79 +12,95 @@ With a scalar :math:`\beta` over :math:`n = \sum w` observations
                = \frac{n}{\beta}\,\mathrm{MAE} + n\log(2\beta),
 
 so minimising the MAE is maximum likelihood under Laplace noise, whose location MLE is
-the (weighted) median. The objective is not differentiable where a residual is 0: JAX
-returns the subgradient 0 there, and its Hessian in ``loc`` is 0 almost everywhere.
+the (weighted) median. The objective is not differentiable where a residual is 0: the
+gradient uses the subgradient 0 there (``sign(0) = 0``; so ``jax.grad`` is exactly 0 at
+the median of an odd number of observations), and the Hessian in ``loc`` is 0 almost
+everywhere.
 
-Shapes and invalid values as in :mod:`nllax.gaussian`.
+The scale: exactly one of ``scale`` (:math:`\beta > 0`, default 1), ``log_scale``,
+``var`` (:math:`\beta^2`) or ``log_var``, as in :mod:`nllax.gaussian`. Shapes and invalid
+values as there. CDF: :math:`\tfrac12 e^{z}` for :math:`z = (y-\mu)/\beta < 0`,
+:math:`1 - \tfrac12 e^{-z}` above; ``log_cdf``/``log_sf`` use ``log1p`` so both tails
+keep their digits. Expected information per observation: :math:`1/\beta^2` for ``loc``
+(the NLL's observed curvature in ``loc`` is 0).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
-import jax
 import jax.numpy as jnp
 
-from nllax import _reduce as R
+from nllax import _family as F
+from nllax import _math as M
+from nllax.gaussian import NOISE
 
-__all__ = ["log_prob", "nll"]
+__all__ = ["log_prob", "nll", "log_cdf", "log_sf"]
 
-_FN = "nllax.laplace"
 _LOG2 = math.log(2.0)
-_ONE = 1.0
 
 
-def _compute(y, loc, noise, is_log):
-    if is_log:
-        return -R.abs_(y - loc) * jnp.exp(-noise) - noise - _LOG2, ()
-    valid, s, self_poisoned = R.safe_scale(noise)
-    return -R.abs_(y - loc) / s - jnp.log(s) - _LOG2, ((valid, R.SCALE_RULE, self_poisoned),)
+def _log_prob(y, loc, scale):
+    z, factor = scale.standardize(y - loc)
+    return F.Affine(-factor, M.abs_(z), -(scale.log() + _LOG2))
 
 
-def log_prob(y: Any, loc: Any, scale: Any = _ONE, *, log_scale: Any = None) -> jax.Array:
-    r"""Per-observation Laplace log-density :math:`-|y-\mu|/\beta - \log 2\beta`.
+def _log_cdf_z(z):
+    # log(e^z / 2) below 0, log(1 - e^-z / 2) above; the untaken branch stays finite.
+    neg = jnp.minimum(z, 0.0)
+    pos = jnp.maximum(z, 0.0)
+    return jnp.where(z < 0, neg - _LOG2, jnp.log1p(-0.5 * jnp.exp(-pos)))
+
+
+def _log_cdf(y, loc, scale):
+    return _log_cdf_z(scale.divide(y - loc))
+
+
+def _log_sf(y, loc, scale):
+    return _log_cdf_z(scale.divide(loc - y))
+
+
+def _fisher(loc, scale):
+    return {"loc": scale.inverse() ** 2}
+
+
+family = F.Family(
+    name="laplace",
+    data=F.Data("y", F.REAL),
+    params=(F.Param("loc", doc="location mu (the median)"), NOISE),
+    log_prob=_log_prob,
+    log_cdf=_log_cdf,
+    log_sf=_log_sf,
+    fisher=_fisher,
+    smooth=False,
+    summary="Laplace(loc, scale)",
+)
+
+_fns = family.functions({
+    "log_prob": r"""Per-observation Laplace log-density :math:`-|y-\mu|/\beta - \log 2\beta`.
 
     Args:
       y: observations, any shape; integer or bool data are promoted to float.
       loc: location :math:`\mu`, broadcastable to ``y.shape`` without enlarging it.
-      scale: :math:`\beta > 0`, scalar or broadcastable like ``loc``.
-      log_scale: alternatively :math:`\log\beta` (unconstrained).
+      scale: :math:`\beta > 0` (default 1); or exactly one of ``log_scale``, ``var``
+        (:math:`\beta^2`), ``log_var``.
 
     Returns:
-      Array of ``y.shape``; NaN where ``scale <= 0`` or NaN.
+      Array of ``y.shape``; NaN where ``scale`` is <= 0 or NaN.
 
     Example:
       >>> import nllax
       >>> float(nllax.laplace.log_prob(1.0, 0.0, 1.0))  # -1 - log 2
       -1.6931471...
-    """
-    y, loc, noise, is_log = R.prepare_location_scale(
-        y, loc, scale, log_scale, None, _FN + ".log_prob", _ONE
-    )
-    return R.finish_log_prob(_FN, _compute, y, (loc, noise, is_log), check_nan=True,
-        guarded=() if is_log else (1,))
-
-
-def nll(
-    y: Any,
-    loc: Any,
-    scale: Any = _ONE,
-    *,
-    log_scale: Any = None,
-    reduction: str = "sum",
-    weights: Any = None,
-    where: Any = None,
-) -> jax.Array:
-    r"""Laplace negative log-likelihood, reduced (``reduction``, ``weights``, ``where`` as
+    """,
+    "nll": r"""Laplace negative log-likelihood, reduced (``reduction``, ``weights``, ``where`` as
     in :func:`nllax.gaussian.nll`).
 
     :math:`\mathrm{NLL} = \sum_i w_i \left[|y_i-\mu_i|/\beta_i + \log 2\beta_i\right]`.
-    """
-    fn = _FN + ".nll"
-    y, loc, noise, is_log = R.prepare_location_scale(y, loc, scale, log_scale, weights, fn, _ONE)
-    return R.finish_nll(
-        _FN, _compute, y, (loc, noise, is_log),
-        safe=0.0, reduction=reduction, weights=weights, where=where, check_nan=True,
-        guarded=() if is_log else (1,),
-    )
+    """,
+})
+log_prob = _fns["log_prob"]
+nll = _fns["nll"]
+log_cdf = _fns["log_cdf"]
+log_sf = _fns["log_sf"]
+F.register(__name__, family)

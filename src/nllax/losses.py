@@ -2,7 +2,7 @@ r"""The classical losses, with the same argument order and keywords as the likel
 
 Data first, then the prediction; ``reduction``, ``weights`` and ``where`` as in
 :func:`nllax.gaussian.nll`. Each is the NLL of a family up to an exact affine map
-(:data:`nllax.equivalences`):
+(:data:`nllax.equivalences`, whose keys are these functions' names):
 
 ========================  ======================================  =====================
 loss                      definition (per observation)            default reduction
@@ -14,11 +14,12 @@ loss                      definition (per observation)            default reduct
 ``poisson``               :math:`e^\eta - k\eta`                  sum
 ========================  ======================================  =====================
 
-``binary_cross_entropy``, ``cross_entropy`` and ``poisson`` are computed by the Bernoulli,
-Categorical and Poisson families' stable code (BCE and CE *are* those NLLs; the Poisson loss
-is the NLL minus :math:`\log k!`), so they share their numerics and invalid-value rules:
-soft targets in [0, 1] are allowed in BCE (anything else is NaN), labels outside
-``[0, K)`` are NaN, counts must be non-negative integers.
+``binary_cross_entropy`` and ``cross_entropy`` *are* the Bernoulli and Categorical NLLs
+(they call them, and share their numerics and invalid-value rules: soft targets in [0, 1]
+in BCE, anything else NaN; labels outside ``[0, K)`` NaN). The Poisson loss is the Poisson
+NLL minus :math:`\log k!`; counts must be non-negative integers. Every loss is declared
+like a family (:mod:`nllax._family`) and goes through the same pipeline: shapes,
+dtypes, masks, validity and reductions mean the same thing everywhere.
 """
 
 from __future__ import annotations
@@ -28,32 +29,36 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from nllax import _reduce as R
-from nllax import bernoulli, categorical
-from nllax import poisson as _poisson_family
+import nllax.bernoulli
+import nllax.categorical
+from nllax import _family as F
+from nllax import _math as M
 
 __all__ = [
     "sse", "mse", "sae", "mae", "binary_cross_entropy", "cross_entropy", "poisson",
 ]
 
 
-def _residual_loss(fn, elementwise, y, pred, reduction, weights, where):
-    dtype = R.float_dtype(y, pred, weights)
-    y = R.as_data(y, "y", fn, dtype)
-    pred = R.as_param(pred, "pred", fn, dtype)
-    R.check_fits(pred, "pred", y.shape, "y", fn)
+def residual_loss(name: str, elementwise, *, reduction: str = "sum", smooth: bool = True,
+                  options: tuple = (), summary: str = "") -> F.Family:
+    """A loss of the residual ``y - pred``: ``elementwise(r, **options)`` per observation."""
 
-    def neg_terms(y, pred):
-        return -elementwise(y - pred), ()
+    def per_obs(y, pred, **opts):
+        return elementwise(y - pred, **opts)
 
-    return R.finish_nll(
-        fn, neg_terms, y, (pred,), safe=0.0, reduction=reduction, weights=weights, where=where,
-        check_nan=True,
-    )
+    return F.Family(
+        name=name, data=F.Data("y", F.REAL), params=(F.Param("pred", doc="the prediction"),),
+        log_prob=per_obs, options=options, sign=+1, register=False, smooth=smooth,
+        qualname=f"nllax.losses.{name}", default_reduction=reduction, summary=summary)
 
 
-def sse(y: Any, pred: Any, *, reduction: str = "sum", weights: Any = None, where: Any = None) -> jax.Array:
-    r"""Sum of squared errors :math:`\sum_i w_i (y_i - \hat y_i)^2` (``reduction="sum"``).
+_SSE = residual_loss("sse", jnp.square, summary="sum of squared errors")
+_MSE = residual_loss("mse", jnp.square, reduction="mean", summary="mean squared error")
+_SAE = residual_loss("sae", M.abs_, smooth=False, summary="sum of absolute errors")
+_MAE = residual_loss("mae", M.abs_, reduction="mean", smooth=False,
+                     summary="mean absolute error")
+
+sse = F.loss(_SSE, r"""Sum of squared errors :math:`\sum_i w_i (y_i - \hat y_i)^2` (``reduction="sum"``).
 
     ``pred`` must broadcast to ``y.shape`` without enlarging it (``(n,)`` vs ``(n, 1)`` is
     a ``ValueError``). Gaussian: :math:`\mathrm{NLL} = \mathrm{SSE}/(2\sigma^2) +
@@ -63,32 +68,20 @@ def sse(y: Any, pred: Any, *, reduction: str = "sum", weights: Any = None, where
       >>> import jax.numpy as jnp, nllax
       >>> float(nllax.losses.sse(jnp.array([1.0, 2.0]), jnp.array([0.0, 0.0])))
       5.0
-    """
-    return _residual_loss("nllax.losses.sse", jnp.square, y, pred, reduction, weights, where)
-
-
-def mse(y: Any, pred: Any, *, reduction: str = "mean", weights: Any = None, where: Any = None) -> jax.Array:
-    r"""Mean squared error :math:`\sum_i w_i r_i^2 / \sum_i w_i` (``reduction="mean"``).
+    """)
+mse = F.loss(_MSE, r"""Mean squared error :math:`\sum_i w_i r_i^2 / \sum_i w_i` (``reduction="mean"``).
 
     Gaussian: :math:`\mathrm{NLL} = n\,\mathrm{MSE}/(2\sigma^2) + (n/2)\log 2\pi\sigma^2`.
-    """
-    return _residual_loss("nllax.losses.mse", jnp.square, y, pred, reduction, weights, where)
+    """)
+sae = F.loss(_SAE, r"""Sum of absolute errors :math:`\sum_i w_i |y_i - \hat y_i|`.
 
-
-def sae(y: Any, pred: Any, *, reduction: str = "sum", weights: Any = None, where: Any = None) -> jax.Array:
-    r"""Sum of absolute errors :math:`\sum_i w_i |y_i - \hat y_i|`.
-
-    Laplace: :math:`\mathrm{NLL} = \mathrm{SAE}/\beta + n\log 2\beta`.
-    """
-    return _residual_loss("nllax.losses.sae", R.abs_, y, pred, reduction, weights, where)
-
-
-def mae(y: Any, pred: Any, *, reduction: str = "mean", weights: Any = None, where: Any = None) -> jax.Array:
-    r"""Mean absolute error :math:`\sum_i w_i |r_i| / \sum_i w_i`.
+    Laplace: :math:`\mathrm{NLL} = \mathrm{SAE}/\beta + n\log 2\beta`. The gradient at a
+    zero residual is the subgradient 0.
+    """)
+mae = F.loss(_MAE, r"""Mean absolute error :math:`\sum_i w_i |r_i| / \sum_i w_i`.
 
     Laplace: :math:`\mathrm{NLL} = n\,\mathrm{MAE}/\beta + n\log 2\beta`.
-    """
-    return _residual_loss("nllax.losses.mae", R.abs_, y, pred, reduction, weights, where)
+    """)
 
 
 def binary_cross_entropy(
@@ -97,17 +90,19 @@ def binary_cross_entropy(
     r"""Binary cross entropy with logits,
     :math:`-[y\log\sigma(z) + (1-y)\log\sigma(-z)] = \mathrm{softplus}(z) - yz`.
 
-    ``y`` are targets in [0, 1]: hard 0/1 labels or soft targets (then the value is the
-    cross entropy between Bernoulli(y) and Bernoulli(sigmoid(z)), whose minimum over
-    ``z`` is the entropy of ``y``, not 0). Targets outside [0, 1] give NaN. Gradient:
-    :math:`\sigma(z) - y`. Equal to ``nllax.bernoulli.nll(y, logits=logits)``.
+    ``y`` are targets in [0, 1]: hard 0/1 labels (bool is cheapest: nothing to check) or
+    soft targets (then the value is the cross entropy between Bernoulli(y) and
+    Bernoulli(sigmoid(z)), whose minimum over ``z`` is the entropy of ``y``, not 0).
+    Targets outside [0, 1] give NaN. Gradient: :math:`\sigma(z) - y`. Equal to
+    ``nllax.bernoulli.nll(y, logits=logits)``.
 
     Example:
       >>> import nllax
       >>> float(nllax.losses.binary_cross_entropy(1.0, 0.0))  # log 2
       0.6931471...
     """
-    return bernoulli.nll(y, logits=logits, reduction=reduction, weights=weights, where=where)
+    return nllax.bernoulli.nll(y, logits=logits, reduction=reduction, weights=weights,
+                               where=where)
 
 
 def cross_entropy(
@@ -126,32 +121,33 @@ def cross_entropy(
     outside ``[0, K)`` gives NaN. Gradient: :math:`\mathrm{softmax}(z) - \mathrm{onehot}(y)`.
     Equal to ``nllax.categorical.nll(labels, logits=logits, axis=axis)``.
     """
-    return categorical.nll(
+    return nllax.categorical.nll(
         labels, logits=logits, axis=axis, reduction=reduction, weights=weights, where=where
     )
 
 
-def poisson(
-    counts: Any, log_rate: Any, *, reduction: str = "sum", weights: Any = None, where: Any = None
-) -> jax.Array:
-    r"""Poisson loss :math:`e^{\eta} - k\eta` with log-rate :math:`\eta` (the canonical link).
+@jax.custom_jvp
+def _poisson_loss(k, eta):
+    # e^eta - k eta, with 0 * (-inf) = 0 for a zero count at zero rate.
+    return jnp.exp(eta) - M.xmul(k, eta)
+
+
+@_poisson_loss.defjvp
+def _poisson_loss_jvp(primals, tangents):
+    k, eta = primals
+    dk, deta = tangents
+    return _poisson_loss(k, eta), (jnp.exp(eta) - k) * deta - M.xmul(dk, eta)
+
+
+_POISSON = F.Family(
+    name="poisson", data=F.Data("counts", F.COUNTS),
+    params=(F.Param("log_rate", doc="eta = log(lambda)"),),
+    log_prob=lambda counts, log_rate: _poisson_loss(counts, log_rate), sign=+1, register=False,
+    qualname="nllax.losses.poisson",
+    summary="Poisson loss")
+
+poisson = F.loss(_POISSON, r"""Poisson loss :math:`e^{\eta} - k\eta` with log-rate :math:`\eta` (the canonical link).
 
     Equal to the Poisson NLL minus :math:`\log k!`. Counts must be non-negative
     integers (NaN otherwise). Gradient: :math:`e^\eta - k`.
-    """
-    fn = "nllax.losses.poisson"
-    dtype = R.float_dtype(counts, log_rate, weights)
-    k = R.as_data(counts, "counts", fn, dtype)
-    eta = R.as_param(log_rate, "log_rate", fn, dtype)
-    R.check_fits(eta, "log_rate", k.shape, "counts", fn)
-    return R.finish_nll(
-        "nllax.losses.poisson", _neg_poisson_terms, k, (eta,),
-        safe=0.0, reduction=reduction, weights=weights, where=where,
-    )
-
-
-def _neg_poisson_terms(k, eta):
-    # -(e^eta - k*eta), with 0 * (-inf) = 0 for a zero count at zero rate.
-    valid, k = _poisson_family._count_rule(k)
-    k_eta = jnp.where(k == 0, jnp.zeros((), eta.dtype), k * eta)
-    return k_eta - jnp.exp(eta), ((valid, _poisson_family._K_RULE),)
+    """)

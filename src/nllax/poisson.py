@@ -44,13 +44,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from nllax import _reduce as R
+from nllax import _family as F
 
 __all__ = ["log_prob", "nll"]
-
-_FN = "nllax.poisson"
-_K_RULE = "`counts` must be non-negative integers (a negative, non-integer or NaN count)"
-_R_RULE = "`rate` must be >= 0 (a negative or NaN rate)"
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
@@ -140,36 +136,34 @@ def _lp_rate_jvp(primals, tangents):
     return out, (k_over - 1.0) * dlam + dlog * dk
 
 
-def _count_rule(k):
-    valid = (k >= 0) & (k == jnp.floor(k)) & jnp.isfinite(k)
-    return valid, jnp.where(valid, k, jnp.zeros((), k.dtype))
+
+def _log_prob(counts, rate):
+    if rate.kind == "log":
+        return _lp_log_rate(counts, rate.v)
+    return _lp_rate(counts, rate.v)
 
 
-def _compute_log_rate(k, eta):
-    valid, k = _count_rule(k)
-    return _lp_log_rate(k, eta), ((valid, _K_RULE),)
+def _fisher(rate):
+    return {"log_rate": jnp.exp(rate.v)} if rate.kind == "log" else {"rate": 1.0 / rate.v}
 
 
-def _compute_rate(k, lam):
-    valid, k = _count_rule(k)
-    lam_ok = lam >= 0
-    lam = jnp.where(lam_ok, lam, jnp.ones((), lam.dtype))
-    return _lp_rate(k, lam), ((valid, _K_RULE), (lam_ok, _R_RULE))
+family = F.Family(
+    name="poisson",
+    data=F.Data("counts", F.COUNTS),
+    params=(
+        F.OneOf("rate", (
+            F.Param("log_rate", keyword_only=True, to_canonical=jnp.exp,
+                    doc="eta = log(lambda), the canonical link"),
+            F.Param("rate", F.NONNEGATIVE, keyword_only=True, doc="lambda >= 0"),
+        ), positive=True, kinds=("log", "value")),
+    ),
+    log_prob=_log_prob,
+    fisher=_fisher,
+    summary="Poisson(log_rate)",
+)
 
-
-def _prepare(counts, log_rate, rate, weights, fn):
-    R.exactly_one(log_rate, "log_rate", rate, "rate", fn)
-    name, param = ("log_rate", log_rate) if rate is None else ("rate", rate)
-    dtype = R.float_dtype(counts, param, weights)
-    counts = R.as_data(counts, "counts", fn, dtype)
-    param = R.as_param(param, name, fn, dtype)
-    R.check_fits(param, name, counts.shape, "counts", fn)
-    compute = _compute_log_rate if rate is None else _compute_rate
-    return counts, param, compute
-
-
-def log_prob(counts: Any, *, log_rate: Any = None, rate: Any = None) -> jax.Array:
-    r"""Per-observation Poisson log-probability :math:`k\log\lambda - \lambda - \log k!`.
+_fns = family.functions({
+    "log_prob": r"""Per-observation Poisson log-probability :math:`k\log\lambda - \lambda - \log k!`.
 
     Args:
       counts: non-negative integer counts (integer or float dtype), any shape.
@@ -184,26 +178,10 @@ def log_prob(counts: Any, *, log_rate: Any = None, rate: Any = None) -> jax.Arra
       >>> import nllax
       >>> float(nllax.poisson.log_prob(0, rate=2.0))  # -2
       -2.0
-    """
-    counts, param, compute = _prepare(counts, log_rate, rate, None, _FN + ".log_prob")
-    return R.finish_log_prob(_FN, compute, counts, (param,),
-                             guarded=() if rate is None else (0,))
-
-
-def nll(
-    counts: Any,
-    *,
-    log_rate: Any = None,
-    rate: Any = None,
-    reduction: str = "sum",
-    weights: Any = None,
-    where: Any = None,
-) -> jax.Array:
-    r"""Poisson negative log-likelihood, reduced (``reduction``, ``weights``, ``where`` as
-    in :func:`nllax.gaussian.nll`, with the shape of ``counts``)."""
-    fn = _FN + ".nll"
-    counts, param, compute = _prepare(counts, log_rate, rate, weights, fn)
-    return R.finish_nll(
-        _FN, compute, counts, (param,), safe=0.0, reduction=reduction, weights=weights, where=where,
-        guarded=() if rate is None else (0,),
-    )
+    """,
+    "nll": r"""Poisson negative log-likelihood, reduced (``reduction``, ``weights``, ``where`` as
+    in :func:`nllax.gaussian.nll`, with the shape of ``counts``).""",
+})
+log_prob = _fns["log_prob"]
+nll = _fns["nll"]
+F.register(__name__, family)

@@ -229,7 +229,7 @@ def assert_proportional(
 
     Args:
       f, g, params, *args: as in :func:`gradient_ratio`.
-      ratio: the expected ratio (e.g. ``nllax.equivalences["sse"].scale(y, scale=s)``), a
+      ratio: the expected ratio (e.g. ``nllax.equivalences["sse"].a(y, scale=s)``), a
         Python or array scalar; ``None`` checks proportionality only.
       rtol: relative tolerance; default :func:`default_rtol` of the gradients' dtype
         (1e-10 for float64, 1e-4 for float32, 1e-2 for 16-bit).
