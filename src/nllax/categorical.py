@@ -159,3 +159,5 @@ def nll(
         _FN, compute, labels, (param,), safe=0, reduction=reduction, weights=weights, where=where,
         guarded=() if probs is None else (0,),
     )
+
+from nllax._features import nll_from_features as nll_from_features
