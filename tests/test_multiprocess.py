@@ -71,7 +71,7 @@ def _child_env(port: int) -> dict[str, str]:
     flags = re.sub(r"--xla_force_host_platform_device_count=\S+", "", env.get("XLA_FLAGS", ""))
     env["XLA_FLAGS"] = (flags + " --xla_force_host_platform_device_count=2").strip()
     env["JAX_PLATFORMS"] = "cpu"  # the CPU (gloo) path, also on an accelerator machine
-    env["JAX_CPU_COLLECTIVES_IMPLEMENTATION"] = "gloo"  # the default in current jax; named for older ones
+    env["JAX_CPU_COLLECTIVES_IMPLEMENTATION"] = "gloo"  # the default now; older jax needs it
     env["JAX_COORDINATOR_BIND_ADDRESS"] = f"127.0.0.1:{port}"  # default: every interface
     return env
 

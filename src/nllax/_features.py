@@ -31,17 +31,27 @@ Peak temporary memory is a few ``(batch, chunk_size)`` blocks instead of several
 ``(batch, V)`` ones (measured in ``bench/features.py``); the work is one more matrix
 product than the materialised version's three for value and gradient.
 
-Equality with the materialised computation (``nllax.categorical.nll(labels,
-logits=features @ classifier + bias)``), to rounding: both compute every logit as a
-length-``d`` dot product (plus the bias), accurate to
-:math:`\gamma_{d+1}\,(|h_i|^\top|W| + |b|)_j` with :math:`\gamma_n = n u/(1 - n u)` and
-:math:`u` the unit roundoff, and the log-sum-exp over ``V`` terms to about
-:math:`\gamma_{2V+16}` relative; so each observation's term differs by at most
-:math:`2\max_j \delta z_{ij} + \gamma_{2V+16}(1 + |m_i| + |z_{iy_i}|)` per implementation,
-and each gradient entry by the same relative perturbation of the softmax propagated
-through the sums over ``V`` (for :math:`\partial h`) or over the batch (for
-:math:`\partial W`, :math:`\partial b`). ``tests/test_features.py`` evaluates this bound
-and checks both implementations against a float64 reference with it.
+Accuracy. Both this and the materialised computation (``nllax.categorical.nll(labels,
+logits=features @ classifier + bias)``) compute every logit as a length-``d`` dot
+product plus the bias, accurate to :math:`\delta z_{ij} = \gamma_{d+1}(|h_i|^\top|W| +
+|b|)_j`, with :math:`\gamma_n = nu/(1 - nu)` and :math:`u` the unit roundoff (:math:`2^{-24}`
+in float32, :math:`2^{-53}` in float64). To first order, each then gives
+:math:`z_{ij} - \mathrm{lse}_i` to within
+
+.. math::
+
+    \epsilon_{ij} = (1 - p_{ij})\,\delta z_{ij} + \sum_{k \ne j} p_{ik}\,\delta z_{ik}
+    + (\gamma_{2V+16} + 5u)\min(1, \ell_i) + u\,\ell_i + 2u\,|z_{ij} - m_i|,
+
+with :math:`p` the softmax, :math:`m_i` the row maximum and
+:math:`\ell_i = \mathrm{lse}_i - m_i`: the observation's term is within
+:math:`\epsilon_{iy_i}` (a relative accuracy for a confident prediction, whose term is
+tiny), each softmax entry within the factor :math:`e^{2\epsilon_{ij} + 8u} - 1`, and the
+gradients add the rounding of their sums, over ``V`` for :math:`\partial h` and over the
+batch for :math:`\partial W` and :math:`\partial b` (:math:`\gamma_{V+2}` and
+:math:`\gamma_{N+2}` times the sum of the absolute products). The two implementations
+differ by at most the sum of their two bounds; ``tests/test_features.py`` evaluates the
+bound elementwise and checks both against a float64 reference with it.
 
 Conventions: ``classifier`` is ``(d, V)`` (``features @ classifier``), or ``(V, d)`` with
 ``vocab_axis=0`` (the layout of a tied input embedding, ``features @ embedding.T``,
@@ -53,7 +63,10 @@ of the inputs converted to float32. The matrix products use JAX's default precis
 
 Validity as in the categorical family: a label outside ``[0, V)`` gives NaN (value and
 gradients); a masked observation (``where=False``) is ignored exactly, in value and
-gradient, whatever its label and features. Only first-order reverse mode is defined
+gradient, whatever its label and features. ``-inf`` bias entries exclude their classes
+exactly; a ``+inf`` or NaN logit (a ``+inf`` bias entry, NaN features, overflow) gives NaN
+for its observation (the family takes the limit for ``+inf``; here that case is not worth
+a second pass over the chunk). Only first-order reverse mode is defined
 (``jax.grad``, ``jax.vjp``, ``jax.value_and_grad``; not ``jax.jvp`` or ``jax.hessian``).
 """
 
@@ -211,8 +224,14 @@ def nll_from_features(
 
     Equals ``nllax.categorical.nll(labels, logits=features @ classifier + bias,
     reduction=reduction, weights=weights, where=where)``, in value and in the gradients
-    with respect to ``features``, ``classifier`` and ``bias``, to rounding (the bound is
-    in the module docstring of ``nllax._features``).
+    with respect to ``features``, ``classifier`` and ``bias``, to rounding: both are
+    within a first-order bound of the exact result (each logit's dot-product error
+    :math:`\gamma_{d+1}(|h|^\top|W| + |b|)`, weighted by the softmax, plus the rounding of
+    the sums over V and over the batch; stated in full in ``nllax._features``), so they
+    differ by at most twice it. The ``(batch, V)`` logits are never held: a few
+    ``(batch, chunk_size)`` blocks at a time (the value and gradient at batch 8192,
+    d 512, V 131072 in float32 need 84 MiB of temporaries against 8 GiB; see
+    ``bench/FEATURES.md``).
 
     .. math::
 
