@@ -40,7 +40,7 @@ import numpy as np
 
 from nllax import _family as F
 
-__all__ = ["log_prob", "nll"]
+__all__ = ["log_prob", "nll", "nll_from_features"]
 
 
 def _take(x, idx):
@@ -173,3 +173,5 @@ _fns = family.functions({
 log_prob = _fns["log_prob"]
 nll = _fns["nll"]
 F.register(__name__, family)
+
+from nllax._features import nll_from_features as nll_from_features  # noqa: E402
