@@ -355,6 +355,11 @@ def _fmt(x: float, width: int = 11) -> str:
     return f"{x:>{width}.4f}"
 
 
+def _fmt_n(x) -> str:
+    """A count: exact when integral (no 1e+06), else 6 significant digits."""
+    return str(int(x)) if float(x).is_integer() else f"{x:.6g}"
+
+
 def _chi2_sf(stat, df, dtype):
     """P(chi2_df > stat) = Q(df/2, stat/2) (regularised upper incomplete gamma)."""
     return float(gammaincc(jnp.asarray(df / 2.0, dtype), jnp.asarray(stat / 2.0, dtype)))
@@ -958,7 +963,7 @@ class Summary:
         if self.dispersion != 1.0:
             parts.append(f"dispersion: {self.dispersion:.6g}")
         if parts or self.covariance in ("HC1", "CR1"):
-            parts.append(f"df_resid: {self.df_resid:g}")
+            parts.append(f"df_resid: {_fmt_n(self.df_resid)}")
         return "   ".join(parts)
 
     def table(self, level: float = 0.95) -> str:
@@ -973,7 +978,7 @@ class Summary:
         lines = [
             f"nllax summary   covariance: {self.covariance} ({_DESCRIPTION[self.covariance]})",
             (
-                f"nobs: {self.nobs:g}   k: {self.k}   log-likelihood: {self.loglik:.6g}   "
+                f"nobs: {_fmt_n(self.nobs)}   k: {self.k}   log-likelihood: {self.loglik:.6g}   "
                 f"AIC: {self.aic:.6g}   BIC: {self.bic:.6g}"
             ),
         ]
@@ -992,7 +997,7 @@ class Summary:
 
     def __repr__(self) -> str:
         return (
-            f"Summary(k={self.k}, nobs={self.nobs:g}, loglik={self.loglik:.6g}, "
+            f"Summary(k={self.k}, nobs={_fmt_n(self.nobs)}, loglik={self.loglik:.6g}, "
             f"covariance={self.covariance!r})"
         )
 
@@ -1009,7 +1014,7 @@ class Summary:
             rows.append(f"<tr><th>{html.escape(name)}</th>{vals}</tr>")
         extra = f"; {html.escape(self._details())}" if self._details() else ""
         caption = (
-            f"nllax summary: covariance {html.escape(self.covariance)}; nobs {self.nobs:g}, "
+            f"nllax summary: covariance {html.escape(self.covariance)}; nobs {_fmt_n(self.nobs)}, "
             f"k {self.k}, log-likelihood {self.loglik:.6g}, AIC {self.aic:.6g}, "
             f"BIC {self.bic:.6g}{extra}"
         )
