@@ -318,14 +318,20 @@ class _Model:
     codes: Any  # cluster index (n,) or None
     n_groups: int | None
     nobs: float  # n, or sum(freq_weights)
+    nrows: int  # length of log_lik's output
     rtol: float
     batch_size: int | None
+
+    def weights(self, dtype):
+        """The frequency weights, ones without them (one compilation serves both)."""
+        return jnp.ones(self.nrows, dtype) if self.fw is None else self.fw
 
     def derivs(self, params, *, hessian: bool, scores: bool):
         key, treedef, static = self.split
         derivs = _derivs if key is not None else _derivs_impl
+        fw = self.weights(ravel_pytree(params)[0].dtype)
         return derivs(
-            params, self.dyn, self.fw, self.codes, log_lik=self.log_lik,
+            params, self.dyn, fw, self.codes, log_lik=self.log_lik,
             static=(treedef, static), hessian=hessian, scores=scores,
             n_groups=self.n_groups, batch_size=self.batch_size,
         )
@@ -619,7 +625,7 @@ def _fit_restricted(model: _Model, params, rm, qv, max_steps: int):
         objective = functools.partial(_restricted_objective_impl,
                                       model_key=(model.log_lik, treedef, static))
     res = _fit(objective, jnp.asarray(z0, dtype), theta0_j, basis_j, params, model.dyn,
-               model.fw, max_steps=max_steps)
+               model.weights(dtype), max_steps=max_steps)
     theta = theta0_j + basis_j @ res.params
     return unravel(theta), bool(res.converged)
 
@@ -1187,7 +1193,7 @@ def summary(
 
     dyn, split = _split_args(args)
     model = _Model(log_lik=log_lik, args=args, dyn=dyn, split=split, fw=fw, codes=codes,
-                   n_groups=n_groups, nobs=nobs, rtol=rtol, batch_size=batch_size)
+                   n_groups=n_groups, nobs=nobs, nrows=nrows, rtol=rtol, batch_size=batch_size)
     out = _information(model, params_hat, kind, factor)
 
     theta = jnp.asarray(out["theta"])
@@ -1301,7 +1307,7 @@ def score_test(
     fw = _check_freq_weights(freq_weights, nrows, dtype, fn)
     dyn, split = _split_args(args)
     model = _Model(log_lik=log_lik, args=args, dyn=dyn, split=split, fw=fw, codes=None,
-                   n_groups=None, nobs=float(nrows), rtol=rtol, batch_size=None)
+                   n_groups=None, nobs=float(nrows), nrows=nrows, rtol=rtol, batch_size=None)
     stat, loglik = _lm_statistic(model, params_restricted, covariance, 1.0, None, fn)
     return ScoreTest(stat, int(df), _chi2_sf(stat, int(df), dtype), covariance,
                      params_restricted, loglik, True)
@@ -1545,11 +1551,12 @@ def profile_ci(
     theta, _ = ravel_pytree(params_hat)
     dtype = theta.dtype
     fw = _check_freq_weights(freq_weights, nobs, dtype, fn)
+    fw = jnp.ones(nobs, dtype) if fw is None else fw  # one compilation with or without
     dyn, (key, treedef, static) = _split_args(args)
     st = (treedef, static)
     prof = _profile if key is not None else _profile_impl
     model = _Model(log_lik=log_lik, args=args, dyn=dyn, split=(key, treedef, static), fw=fw,
-                   codes=None, n_groups=None, nobs=float(nobs),
+                   codes=None, n_groups=None, nobs=float(nobs), nrows=nobs,
                    rtol=_default_rtol(theta.size, nobs, dtype), batch_size=None)
     info = _information(model, params_hat, "observed", 1.0)
     se = float(jnp.sqrt(info["cov"][i, i]))
