@@ -251,8 +251,9 @@ def test_glm_weights_against_stata(x64, cpunish, weights):
         assert ref.N == big_n
         kw = {"groups": gid} if cov == "cluster" else {}
         beta = jnp.asarray(ref.params_table[:, 0])
-        # Stata stored these data in float (its log-likelihood differs from ours by
-        # 1e-8 relative), so agreement is at the tolerance (measured: up to 1.2e-7).
+        # Stata's log-likelihood at its estimate differs from ours by 1.2e-8 relative (its
+        # copy of the data or its reported estimate differ at that level), so agreement is
+        # at the tolerance (measured: up to 1.2e-7).
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # Stata's estimate is at the maximum: no warning
             s = nllax.summary(ll, beta, *args, covariance=cov, df_resid=big_n - 1, **opts, **kw)
