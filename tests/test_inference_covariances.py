@@ -208,9 +208,14 @@ def test_freq_weights_equal_repeated_rows(x64, cpunish):
         _close([s.loglik, s.aic, s.bic], [e.loglik, e.aic, e.bic], 1e-12)
     # Not the same as weights inside log_lik (analytic weights): the meat would count
     # w_i^2 and nobs the 17 rows.
+    # The estimate and the observed covariance are the same (the same Hessian).
     a = nllax.summary(models.weighted_poisson_ll, beta, x, y, jnp.asarray(fw), covariance="HC0")
     h = nllax.summary(models.poisson_ll, beta, x, y, covariance="HC0", freq_weights=fw)
     assert a.nobs == 17 and np.max(np.abs(np.asarray(a.cov) / np.asarray(h.cov) - 1)) > 0.1
+    ao = nllax.summary(models.weighted_poisson_ll, beta, x, y, jnp.asarray(fw))
+    ho = nllax.summary(models.poisson_ll, beta, x, y, freq_weights=fw)
+    assert ao.newton_decrement < 1e-6
+    _close(ao.cov, ho.cov, rtol)
     # statsmodels' GLM(freq_weights=) agrees for the ML and HC0 covariances.
     for cov in ("nonrobust", "HC0"):
         res = sm.GLM(y, x, family=sm.families.Poisson(), freq_weights=fw).fit(
@@ -287,6 +292,7 @@ def test_gamma_dispersion_against_r(x64):
     assert s.dispersion == phi and "dispersion" in str(s)
     _within(s.stderr, ref.bse, half_ulp(np.asarray(ref.bse)) * (1 + 1e-9))
     _close(s.stderr, res.bse, SE_RTOL)
+    _close(s.pvalues, res.pvalues, SE_RTOL)  # normal p-values, as statsmodels' GLM
     # The same as the dispersion inside the likelihood (the shape 1/phi scales the
     # Hessian of the mean parameters by 1/phi).
     # Compared on the scale sqrt(C_ii C_jj) of each entry: rounding (n eps) amplified by
@@ -331,3 +337,26 @@ def test_robust_covariance_bad_input(x64, spector):
     # n <= k: HC1 cannot divide by n - p (the default df_resid).
     with pytest.raises(ValueError, match="df_resid = n - p"):
         nllax.summary(models.logit_ll, beta, x[:3], y[:3], covariance="HC1")
+
+
+def test_freq_weights_in_profile_and_score_tests(x64):
+    # One Poisson log-rate (no re-fit needed): frequency weights give the same profile
+    # interval and score test as the repeated rows.
+    y = jnp.array([0.0, 1.0, 3.0, 2.0, 4.0, 1.0])
+    w = np.array([2.0, 1.0, 1.0, 3.0, 1.0, 1.0])
+    ye = jnp.asarray(np.repeat(np.asarray(y), w.astype(int)))
+
+    def ll(eta, y):
+        return nllax.poisson.log_prob(y, log_rate=eta * jnp.ones_like(y))
+
+    eta = jnp.log(jnp.sum(w * y) / w.sum())
+    s = nllax.summary(ll, eta, y, freq_weights=w)
+    e = nllax.summary(ll, eta, ye)
+    assert s.nobs == e.nobs == 9
+    # Sums of 6 or 9 terms in another order: rounding of a few eps (one parameter).
+    tol = 100 * np.finfo(np.float64).eps
+    ps, pe = s.profile_ci(0), e.profile_ci(0)
+    # Each end is located to xtol = 1e-8 standard errors.
+    _close([ps.lower, ps.upper], [pe.lower, pe.upper], 0.0, atol=2e-8 * float(s.stderr))
+    _close(s.score_test(np.ones(1), 0.0).statistic, e.score_test(np.ones(1), 0.0).statistic, tol)
+    _close(s.wald_test(np.ones(1), 0.0).statistic, e.wald_test(np.ones(1), 0.0).statistic, tol)
