@@ -491,13 +491,22 @@ def test_sharded_data_and_float32(x64, ols_mle):
     many = nllax.summary(ols_ll, params, xs, ys, covariance="robust")
     _assert_close(many.cov, one.cov, 1e-10)
     _assert_close(many.loglik, one.loglik, 1e-12)
+    # Clusters (unsharded labels, sharded data).
+    g = np.arange(n) % 10
+    one_c = nllax.summary(ols_ll, params, x, y, covariance="CR1", groups=g)
+    many_c = nllax.summary(ols_ll, params, xs, ys, covariance="CR1", groups=g)
+    _assert_close(many_c.cov, one_c.cov, 1e-10)
     # float32 in, float32 out, close to the float64 standard errors.
     with jax.enable_x64(False):
         p32 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), params)
         s32 = nllax.summary(ols_ll, p32, jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32),
                             covariance="robust")
         assert s32.stderr["beta"].dtype == jnp.float32
+        c32 = nllax.summary(ols_ll, p32, jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32),
+                            covariance="CR1", groups=g)
+        assert c32.cov.dtype == jnp.float32
     _assert_close(s32.stderr["beta"], one.stderr["beta"], 1e-4)
+    _assert_close(c32.stderr["beta"], one_c.stderr["beta"], 1e-4)
 
 
 def test_profile_ci_warns_away_from_the_mle(x64):

@@ -560,9 +560,9 @@ class Prediction:
     def conf_int(self, level: float = 0.95, *, transform: Callable | None = None):
         """Interval :math:`f \\pm \\Phi^{-1}((1+\\mathrm{level})/2)\\,\\mathrm{se}`, as
         ``(lower, upper)``. With ``transform`` (a monotone function, e.g. ``jnp.exp``)
-        the interval of :math:`f` is mapped through it ends first (statsmodels'
-        ``"endpoint"`` intervals of a GLM mean: predict the linear predictor, transform by
-        the inverse link); the ends are re-ordered if it is decreasing."""
+        the ends of the interval of :math:`f` are mapped through it, and re-ordered if it
+        is decreasing: statsmodels' ``"endpoint"`` interval of a GLM mean is the interval
+        of the linear predictor through the inverse link."""
         level = float(level)
         if not 0.0 < level < 1.0:
             raise ValueError(f"Prediction.conf_int: `level` must be in (0, 1), got {level}.")
