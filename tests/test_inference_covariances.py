@@ -149,7 +149,8 @@ def test_cluster_ols_against_stata_regress_and_statsmodels(x64, grunfeld):
     _close(t.statistic, float(np.squeeze(ft.fvalue)), SE_RTOL)
     _close(t.pvalue, float(ft.pvalue), SE_RTOL)
     # "cluster" is CR1; CR0 is the sum of the cluster outer products, no factor.
-    c = nllax.summary(models.ols_ll, params, x, y, covariance="cluster", groups=firm, df_resid=n - p)
+    c = nllax.summary(models.ols_ll, params, x, y, covariance="cluster", groups=firm,
+                      df_resid=n - p)
     assert c.covariance == "CR1"
     _close(c.cov, s.cov, 1e-15)
     c0 = nllax.summary(models.ols_ll, params, x, y, covariance="CR0", groups=firm)
