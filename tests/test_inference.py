@@ -491,6 +491,11 @@ def test_sharded_data_and_float32(x64, ols_mle):
     many = nllax.summary(ols_ll, params, xs, ys, covariance="robust")
     _assert_close(many.cov, one.cov, 1e-10)
     _assert_close(many.loglik, one.loglik, 1e-12)
+    # Clusters (unsharded labels, sharded data).
+    g = np.arange(n) % 10
+    one_c = nllax.summary(ols_ll, params, x, y, covariance="CR1", groups=g)
+    many_c = nllax.summary(ols_ll, params, xs, ys, covariance="CR1", groups=g)
+    _assert_close(many_c.cov, one_c.cov, 1e-10)
     # float32 in, float32 out, close to the float64 standard errors.
     with jax.enable_x64(False):
         p32 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), params)

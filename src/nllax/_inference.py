@@ -10,13 +10,40 @@ parameters (``jax.flatten_util.ravel_pytree``), :math:`\ell = \sum_i \ell_i`,
 
 * ``covariance="observed"``: :math:`\widehat{\mathrm{Cov}} = (-H)^{-1}` (observed information);
 * ``"opg"``: :math:`(S^\top S)^{-1}` (outer product of gradients, BHHH);
-* ``"robust"``: :math:`(-H)^{-1}\,S^\top S\,(-H)^{-1}` (sandwich, White / HC0).
+* ``"HC0"`` (alias ``"robust"``): the sandwich :math:`(-H)^{-1}\,S^\top S\,(-H)^{-1}`
+  (White / Huber, no small-sample factor);
+* ``"HC1"``: the sandwich times :math:`n/(n-p)`, with :math:`n - p` = ``df_resid``
+  (default: ``nobs - k``, every free parameter counted; pass ``df_resid`` to count otherwise);
+* ``"CR1"`` (alias ``"cluster"``), with ``groups=``: the cluster-robust sandwich
+  :math:`(-H)^{-1}\,(\sum_g u_g u_g^\top)\,(-H)^{-1}`, :math:`u_g = \sum_{i\in g} s_i` the
+  summed scores of cluster :math:`g`, times :math:`\frac{G}{G-1}\,\frac{n-1}{n-p}` (G
+  clusters); ``"CR0"``: the same without the factor.
+
+``freq_weights=`` :math:`w` makes observation :math:`i` count :math:`w_i` times (as if its
+row were repeated): :math:`\ell = \sum_i w_i\ell_i`, the meat is :math:`\sum_i w_i s_i
+s_i^\top` (clusters: :math:`u_g = \sum_{i\in g} w_i s_i`) and :math:`n = \sum_i w_i`.
+``dispersion=`` :math:`\phi` multiplies the observed-information covariance (a
+quasi-likelihood scale); the sandwiches do not depend on it.
 
 Standard errors are the square roots of the diagonal; :math:`z = \hat\theta/\mathrm{se}`,
 two-sided p-values :math:`2\Phi(-|z|)`, Wald intervals :math:`\hat\theta \pm
 \Phi^{-1}(\tfrac{1+\mathrm{level}}{2})\,\mathrm{se}`,
 :math:`\mathrm{AIC} = 2k - 2\ell`, :math:`\mathrm{BIC} = k\log n - 2\ell` with :math:`k` the
 number of entries of ``params_hat`` (every free parameter counts, a noise scale too).
+
+Tests and predictions (methods of :class:`Summary`)
+    Wald test of :math:`R\theta = q` (:math:`m` independent rows):
+    :math:`W = (R\hat\theta - q)^\top (R\,\widehat{\mathrm{Cov}}\,R^\top)^{-1}
+    (R\hat\theta - q) \sim \chi^2_m`, or :math:`F = W/m \sim F_{m,\,d}` with
+    :math:`d` = ``df_resid`` (:math:`G - 1` for the cluster covariances). Score (Lagrange
+    multiplier) test: at the restricted maximum :math:`\tilde\theta` with gradient
+    :math:`g`, :math:`\mathrm{LM} = g^\top (-\tilde H)^{-1} g` (observed),
+    :math:`g^\top (\tilde S^\top \tilde S)^{-1} g` (opg), or for a sandwich
+    :math:`\mathrm{LM} = a^\top (R\tilde A^{-1}\tilde B\tilde A^{-1}R^\top)^{-1} a`,
+    :math:`a = R\tilde A^{-1} g`, :math:`\tilde A = -\tilde H` and :math:`\tilde B` the meat
+    (Boos 1992), each :math:`\sim\chi^2_m`. Delta method for any function :math:`f`:
+    :math:`\mathrm{Cov}\,f(\hat\theta) \approx J\,\widehat{\mathrm{Cov}}\,J^\top`,
+    :math:`J = \partial f/\partial\theta` at :math:`\hat\theta` (autodiff).
 
 Singular or indefinite information
     The matrix to invert (:math:`-H`, or :math:`S^\top S` for ``"opg"``) is first scaled to
@@ -57,25 +84,37 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
-from jax.scipy.special import gammaincc, ndtr, ndtri
+from jax.scipy.special import betainc, gammaincc, ndtr, ndtri
 
 from nllax._fit import fit as _fit
 
 __all__ = [
     "InferenceWarning",
     "LRTest",
+    "Prediction",
     "ProfileInterval",
+    "ScoreTest",
     "Summary",
+    "WaldTest",
     "lr_test",
     "profile_ci",
+    "score_test",
     "summary",
 ]
 
-COVARIANCES = ("observed", "opg", "robust")
+# Accepted names -> canonical name; canonical name -> the computation ("kind") it needs.
+COVARIANCES = ("observed", "opg", "robust", "HC0", "HC1", "cluster", "CR0", "CR1")
+_CANONICAL = {"robust": "HC0", "cluster": "CR1"}
+_KIND = {"observed": "observed", "opg": "opg", "HC0": "sandwich", "HC1": "sandwich",
+         "CR0": "sandwich", "CR1": "sandwich"}
+_CLUSTER = ("CR0", "CR1")
 _DESCRIPTION = {
     "observed": "inverse observed information (-Hessian)",
     "opg": "inverse outer product of the scores",
-    "robust": "sandwich H^-1 (S'S) H^-1 (HC0)",
+    "HC0": "sandwich H^-1 (S'S) H^-1, no small-sample factor",
+    "HC1": "sandwich H^-1 (S'S) H^-1 x n/df_resid",
+    "CR0": "cluster sandwich, no small-sample factor",
+    "CR1": "cluster sandwich x G/(G-1) (n-1)/df_resid",
 }
 
 
@@ -197,9 +236,12 @@ def _pinv_checked(a: jax.Array, rtol):
     return inv, affected, jnp.sum(~good) + jnp.where(finite, 0, a.shape[0])
 
 
-def _derivs_impl(params, dyn, *, log_lik, static, hessian, scores, batch_size=None):
-    """The model-specific part: log-likelihood, gradient, Hessian and/or S'S.
+def _derivs_impl(params, dyn, fw, codes, *, log_lik, static, hessian, scores, n_groups=None,
+                 batch_size=None):
+    """The model-specific part: log-likelihood, gradient, Hessian and/or the meat.
 
+    ``fw``: frequency weights or None; ``codes``: cluster index 0..n_groups-1 of each
+    observation, or None (then the meat is the sum of the per-observation outer products).
     ``batch_size`` bounds how many directions (forward-mode passes) are pushed through
     the model at once, hence the peak memory; None does all ``k`` at once."""
     treedef, static_leaves = static
@@ -210,7 +252,8 @@ def _derivs_impl(params, dyn, *, log_lik, static, hessian, scores, batch_size=No
         return log_lik(unravel(t), *args)
 
     def total(t):
-        return jnp.sum(per_obs(t))
+        li = per_obs(t)
+        return jnp.sum(li if fw is None else fw * li)
 
     loglik, grad = jax.value_and_grad(total)(theta)
     basis = jnp.eye(theta.size, dtype=theta.dtype)
@@ -225,24 +268,33 @@ def _derivs_impl(params, dyn, *, log_lik, static, hessian, scores, batch_size=No
         hess = directions(lambda v: jax.jvp(jax.grad(total), (theta,), (v,))[1])
     if scores:  # (k, n): k forward passes, never the n x n of a reverse-mode Jacobian
         s = directions(lambda v: jax.jvp(per_obs, (theta,), (v,))[1])
-        meat = s @ s.T
+        ws = s if fw is None else s * fw
+        if codes is None:  # sum_i w_i s_i s_i' (a repeated row is its own cluster)
+            meat = ws @ s.T
+        else:  # sum_g u_g u_g', u_g = sum_{i in g} w_i s_i
+            u = jax.ops.segment_sum(ws.T, codes, num_segments=n_groups)
+            meat = u.T @ u
     return theta, loglik, grad, hess, meat
 
 
 _derivs = jax.jit(
-    _derivs_impl, static_argnames=("log_lik", "static", "hessian", "scores", "batch_size")
+    _derivs_impl,
+    static_argnames=("log_lik", "static", "hessian", "scores", "n_groups", "batch_size"),
 )
 
 
-@functools.partial(jax.jit, static_argnames=("covariance",))
-def _analyse(loglik, grad, hess, meat, rtol, *, covariance):
-    """The generic part (compiled once per k and dtype, shared by every model)."""
-    if covariance == "opg":
+@functools.partial(jax.jit, static_argnames=("kind",))
+def _analyse(loglik, grad, hess, meat, rtol, factor, *, kind):
+    """The generic part (compiled once per k, dtype and kind, shared by every model).
+
+    ``factor`` multiplies the covariance: the dispersion for "observed", the small-sample
+    factor for "sandwich" (traced, so HC0/HC1/CR0/CR1 share one compilation)."""
+    if kind == "opg":
         bread, affected, n_bad = _pinv_checked(meat, rtol)
         cov = bread
     else:
         bread, affected, n_bad = _pinv_checked(-hess, rtol)
-        cov = bread @ meat @ bread if covariance == "robust" else bread
+        cov = factor * (bread @ meat @ bread if kind == "sandwich" else bread)
     nan_rows = affected[:, None] | affected[None, :]
     cov = jnp.where(nan_rows, jnp.nan, 0.5 * (cov + cov.T))
     # Newton step to the maximum of the quadratic model, measured in standard errors.
@@ -254,14 +306,43 @@ def _analyse(loglik, grad, hess, meat, rtol, *, covariance):
     }
 
 
-def _information(log_lik, params_hat, dyn, split, covariance, rtol, batch_size=None):
-    key, treedef, static = split
-    derivs = _derivs if key is not None else _derivs_impl
-    theta, loglik, grad, hess, meat = derivs(
-        params_hat, dyn, log_lik=log_lik, static=(treedef, static),
-        hessian=covariance != "opg", scores=covariance != "observed", batch_size=batch_size,
-    )
-    out = _analyse(loglik, grad, hess, meat, jnp.asarray(rtol, theta.dtype), covariance=covariance)
+@dataclasses.dataclass(frozen=True)
+class _Model:
+    """Everything needed to evaluate the model again (restricted fits, score tests)."""
+
+    log_lik: Callable
+    args: tuple
+    dyn: list
+    split: tuple  # (static_key, treedef, static leaves) from _split_args
+    fw: Any  # frequency weights (n,) or None
+    codes: Any  # cluster index (n,) or None
+    n_groups: int | None
+    nobs: float  # n, or sum(freq_weights)
+    nrows: int  # length of log_lik's output
+    rtol: float
+    batch_size: int | None
+
+    def weights(self, dtype):
+        """The frequency weights, ones without them (one compilation serves both)."""
+        return jnp.ones(self.nrows, dtype) if self.fw is None else self.fw
+
+    def derivs(self, params, *, hessian: bool, scores: bool):
+        key, treedef, static = self.split
+        derivs = _derivs if key is not None else _derivs_impl
+        fw = self.weights(ravel_pytree(params)[0].dtype)
+        return derivs(
+            params, self.dyn, fw, self.codes, log_lik=self.log_lik,
+            static=(treedef, static), hessian=hessian, scores=scores,
+            n_groups=self.n_groups, batch_size=self.batch_size,
+        )
+
+
+def _information(model: _Model, params_hat, kind: str, factor: float):
+    theta, loglik, grad, hess, meat = model.derivs(
+        params_hat, hessian=kind != "opg", scores=kind != "observed")
+    dtype = theta.dtype
+    out = _analyse(loglik, grad, hess, meat, jnp.asarray(model.rtol, dtype),
+                   jnp.asarray(factor, dtype), kind=kind)
     out = jax.device_get(out)
     out["theta"] = theta
     return out
@@ -280,6 +361,306 @@ def _fmt(x: float, width: int = 11) -> str:
     return f"{x:>{width}.4f}"
 
 
+def _fmt_n(x) -> str:
+    """A count: exact when integral (no 1e+06), else 6 significant digits."""
+    return str(int(x)) if float(x).is_integer() else f"{x:.6g}"
+
+
+def _chi2_sf(stat, df, dtype):
+    """P(chi2_df > stat) = Q(df/2, stat/2) (regularised upper incomplete gamma)."""
+    return float(gammaincc(jnp.asarray(df / 2.0, dtype), jnp.asarray(stat / 2.0, dtype)))
+
+
+def _f_sf(stat, df_num, df_denom, dtype):
+    """P(F_{d1,d2} > f) = I_x(d2/2, d1/2) with x = d2 / (d2 + d1 f) (regularised beta)."""
+    x = df_denom / (df_denom + df_num * stat) if np.isfinite(stat) else float("nan")
+    return float(betainc(jnp.asarray(df_denom / 2.0, dtype), jnp.asarray(df_num / 2.0, dtype),
+                         jnp.asarray(x, dtype)))
+
+
+def _leaf_index(params: Any) -> dict[str, list[int]]:
+    """Pytree path of each leaf (as in the names) -> its raveled indices."""
+    out, start = {}, 0
+    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        size = int(np.size(leaf))
+        base = jax.tree_util.keystr(path, simple=True, separator=".") or "params"
+        out[base] = list(range(start, start + size))
+        start += size
+    return out
+
+
+def _restrictions(R, q, names, leaves, fn: str):
+    """``R`` (matrix, row, names, or {name: coefficient} rows) and ``q`` as float64 arrays
+    ``(m, k)`` and ``(m,)``, plus one readable label per row."""
+    k = len(names)
+    index = {n: i for i, n in enumerate(names)}
+
+    def where(name):
+        if isinstance(name, (int, np.integer)) and not isinstance(name, bool):
+            if not -k <= int(name) < k:
+                raise ValueError(f"{fn}: index {int(name)} is out of range for {k} parameters.")
+            return [int(name) % k]
+        if isinstance(name, str):
+            if name in index:
+                return [index[name]]
+            if name in leaves:
+                return leaves[name]
+            raise ValueError(
+                f"{fn}: {name!r} is not a parameter name (or the name of a leaf of "
+                f"params); the names are {', '.join(names[:20])}"
+                f"{' ...' if len(names) > 20 else ''}."
+            )
+        raise TypeError(f"{fn}: a parameter is named by a str (or, in a dict, an int index), "
+                        f"got {type(name).__name__}.")
+
+    def is_symbolic(x):
+        return isinstance(x, (str, dict))
+
+    rows, labels = [], []
+    items = [R] if is_symbolic(R) else (list(R) if isinstance(R, (list, tuple)) and R
+                                         and all(is_symbolic(r) for r in R) else None)
+    if items is not None:
+        for item in items:
+            if isinstance(item, str):  # each selected parameter = its q
+                for i in where(item):
+                    row = np.zeros(k)
+                    row[i] = 1.0
+                    rows.append(row)
+                    labels.append(names[i])
+            else:
+                if not item:
+                    raise ValueError(f"{fn}: an empty dict is not a restriction.")
+                row = np.zeros(k)
+                for name, coef in item.items():
+                    idx = where(name)
+                    if len(idx) != 1:
+                        raise ValueError(
+                            f"{fn}: in a dict row, {name!r} must name one parameter, not a "
+                            f"leaf of {len(idx)}.")
+                    row[idx[0]] += float(coef)
+                rows.append(row)
+                labels.append(" + ".join(f"{float(c):g}*{n}" for n, c in item.items()))
+        rm = np.stack(rows)
+    else:
+        try:
+            rm = np.asarray(R, dtype=np.float64)
+        except (TypeError, ValueError) as e:
+            raise TypeError(
+                f"{fn}: `R` must be a matrix (m, k), a row (k,), parameter names, or "
+                f"{{name: coefficient}} dicts; got {type(R).__name__}.") from e
+        if rm.ndim == 1:
+            rm = rm[None, :]
+        if rm.ndim != 2 or rm.shape[1] != k or rm.shape[0] == 0:
+            raise ValueError(
+                f"{fn}: `R` must have shape (m, k) with k = {k} (the raveled parameters, "
+                f"order of `names`), got shape {np.shape(R)}.")
+        labels = [f"row {j}" for j in range(rm.shape[0])]
+    if not np.all(np.isfinite(rm)):
+        raise ValueError(f"{fn}: `R` has non-finite entries.")
+    m = rm.shape[0]
+    rank = int(np.linalg.matrix_rank(rm))
+    if rank < m:
+        raise ValueError(
+            f"{fn}: the {m} restrictions are linearly dependent (rank {rank}); drop the "
+            f"redundant rows.")
+    if q is None:
+        qv = np.zeros(m)
+    else:
+        qv = np.asarray(q, dtype=np.float64)
+        if qv.ndim == 0:
+            qv = np.full(m, float(qv))
+        if qv.shape != (m,):
+            raise ValueError(f"{fn}: `q` must be a scalar or have shape ({m},), got "
+                             f"shape {np.shape(q)}.")
+        if not np.all(np.isfinite(qv)):
+            raise ValueError(f"{fn}: `q` has non-finite entries.")
+    return rm, qv, labels
+
+
+@dataclasses.dataclass(frozen=True)
+class WaldTest:
+    """Result of :meth:`Summary.wald_test`.
+
+    Attributes:
+      statistic: :math:`W` (``distribution="chi2"``) or :math:`F = W/m` (``"F"``).
+      df: number of restrictions :math:`m`; ``df_denom``: the F test's denominator
+        degrees of freedom (None for chi2).
+      pvalue: upper-tail probability of the statistic.
+      distribution: ``"chi2"`` or ``"F"``.
+      restrictions: one label per row of ``R``.
+    """
+
+    statistic: float
+    df: int
+    pvalue: float
+    distribution: str
+    df_denom: float | None
+    restrictions: tuple[str, ...]
+
+    def __str__(self) -> str:
+        d = f"F({self.df}, {self.df_denom:g})" if self.distribution == "F" else f"chi2({self.df})"
+        return f"Wald test: {d} = {self.statistic:.6g}, p = {self.pvalue:.4g}"
+
+
+@dataclasses.dataclass(frozen=True)
+class ScoreTest:
+    """Result of :meth:`Summary.score_test` and :func:`score_test`.
+
+    Attributes:
+      statistic: the Lagrange multiplier statistic, asymptotically :math:`\\chi^2_{df}`.
+      df: number of restrictions; ``pvalue``: :math:`P(\\chi^2_{df} > \\mathrm{LM})`.
+      covariance: which information (``"observed"``, ``"opg"``) or sandwich was used.
+      params_restricted: the restricted estimate :math:`\\tilde\\theta` (structure of
+        ``params``); ``loglik_restricted``: :math:`\\ell(\\tilde\\theta)` (for
+        :func:`lr_test`).
+      converged: whether the restricted fit converged (True when it was given).
+    """
+
+    statistic: float
+    df: int
+    pvalue: float
+    covariance: str
+    params_restricted: Any
+    loglik_restricted: float
+    converged: bool
+
+    def __str__(self) -> str:
+        return (f"Score test ({self.covariance}): chi2({self.df}) = {self.statistic:.6g}, "
+                f"p = {self.pvalue:.4g}")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Prediction:
+    """Result of :meth:`Summary.predict`: a function of the parameters with delta-method
+    standard errors.
+
+    Attributes:
+      value: :math:`f(\\hat\\theta)`, the shape of ``fn``'s output.
+      stderr: :math:`\\sqrt{\\mathrm{diag}(J\\,\\widehat{\\mathrm{Cov}}\\,J^\\top)}`, same
+        shape (NaN where :math:`f` depends on a parameter whose standard error is NaN).
+      zvalues, pvalues: :math:`f/\\mathrm{se}` and :math:`2\\Phi(-|z|)` (a Wald test of
+        :math:`f(\\theta) = 0`, one per entry).
+      jacobian: :math:`J`, shape ``value.shape + (k,)``.
+    """
+
+    value: jax.Array
+    stderr: jax.Array
+    zvalues: jax.Array
+    pvalues: jax.Array
+    jacobian: jax.Array
+    _cov_params: jax.Array = dataclasses.field(repr=False, default=None)
+
+    @property
+    def cov(self) -> jax.Array:
+        """:math:`J\\,\\widehat{\\mathrm{Cov}}\\,J^\\top`, shape ``(m, m)`` with ``m =
+        value.size`` (computed on request: it is dense)."""
+        j = self.jacobian.reshape(-1, self.jacobian.shape[-1])
+        return j @ self._cov_params @ j.T
+
+    def conf_int(self, level: float = 0.95, *, transform: Callable | None = None):
+        """Interval :math:`f \\pm \\Phi^{-1}((1+\\mathrm{level})/2)\\,\\mathrm{se}`, as
+        ``(lower, upper)``. With ``transform`` (a monotone function, e.g. ``jnp.exp``)
+        the ends of the interval of :math:`f` are mapped through it, and re-ordered if it
+        is decreasing: statsmodels' ``"endpoint"`` interval of a GLM mean is the interval
+        of the linear predictor through the inverse link."""
+        level = float(level)
+        if not 0.0 < level < 1.0:
+            raise ValueError(f"Prediction.conf_int: `level` must be in (0, 1), got {level}.")
+        z = ndtri(jnp.asarray(0.5 + 0.5 * level, self.value.dtype))
+        lo, hi = self.value - z * self.stderr, self.value + z * self.stderr
+        if transform is not None:
+            lo, hi = transform(lo), transform(hi)
+            lo, hi = jnp.minimum(lo, hi), jnp.maximum(lo, hi)
+        return lo, hi
+
+
+def _predict_impl(params, dyn, *, fn, static):
+    treedef, static_leaves = static
+    args = _merge_args(dyn, treedef, static_leaves)
+    theta, unravel = ravel_pytree(params)
+
+    def f(t):
+        return fn(unravel(t), *args)
+
+    value = f(theta)
+    basis = jnp.eye(theta.size, dtype=theta.dtype)
+    jac = jax.vmap(lambda v: jax.jvp(f, (theta,), (v,))[1])(basis)  # (k, *out): k passes
+    return value, jnp.moveaxis(jac, 0, -1)
+
+
+_predict = jax.jit(_predict_impl, static_argnames=("fn", "static"))
+
+
+def _restricted_objective_impl(z, theta0, basis, params, dyn, fw, *, model_key):
+    log_lik, treedef, static_leaves = model_key
+    args = _merge_args(dyn, treedef, static_leaves)
+    _, unravel = ravel_pytree(params)
+    li = log_lik(unravel(theta0 + basis @ z), *args)
+    return -jnp.sum(li if fw is None else fw * li)
+
+
+@functools.lru_cache(maxsize=64)
+def _restricted_objective(model_key):
+    """One objective object per model, so that nllax.fit compiles once per model."""
+    return functools.partial(_restricted_objective_impl, model_key=model_key)
+
+
+def _fit_restricted(model: _Model, params, rm, qv, max_steps: int):
+    """Maximise the log-likelihood over {theta : R theta = q}, parametrised as
+    theta = theta0 + N z with R theta0 = q and N an orthonormal basis of null(R)."""
+    theta_hat, unravel = ravel_pytree(params)
+    dtype = theta_hat.dtype
+    m = rm.shape[0]
+    u, sv, vt = np.linalg.svd(rm)
+    theta0 = vt[:m].T @ ((u.T @ qv) / sv)  # minimum-norm solution of R theta = q
+    basis = vt[m:].T
+    if basis.shape[1] == 0:  # every direction is fixed
+        return unravel(jnp.asarray(theta0, dtype)), True
+    z0 = basis.T @ (np.asarray(theta_hat, np.float64) - theta0)
+    key, treedef, static = model.split
+    theta0_j, basis_j = jnp.asarray(theta0, dtype), jnp.asarray(basis, dtype)
+    if key is not None:
+        objective = _restricted_objective((model.log_lik, treedef, static))
+    else:  # unhashable static arguments: a fresh objective (compiles each call)
+        objective = functools.partial(_restricted_objective_impl,
+                                      model_key=(model.log_lik, treedef, static))
+    res = _fit(objective, jnp.asarray(z0, dtype), theta0_j, basis_j, params, model.dyn,
+               model.weights(dtype), max_steps=max_steps)
+    theta = theta0_j + basis_j @ res.params
+    return unravel(theta), bool(res.converged)
+
+
+_pinv_jit = jax.jit(_pinv_checked)
+
+
+def _lm_statistic(model: _Model, params_r, kind: str, factor: float, rm, fn: str):
+    """The score statistic at the restricted estimate ``params_r``; returns (LM, loglik)."""
+    theta, loglik, grad, hess, meat = model.derivs(
+        params_r, hessian=kind != "opg", scores=kind != "observed")
+    dtype = theta.dtype
+    rtol = jnp.asarray(model.rtol, dtype)
+    g = np.asarray(grad, np.float64)
+    if kind == "opg":
+        inv, affected, _ = _pinv_jit(meat, rtol)
+    else:
+        inv, affected, _ = _pinv_jit(-hess, rtol)
+    inv, affected = np.asarray(inv, np.float64), np.asarray(affected)
+    if affected.any() or not np.all(np.isfinite(g)):
+        warnings.warn(
+            f"{fn}: the information at the restricted estimate is singular, not positive "
+            f"definite or not finite; the statistic is NaN.", InferenceWarning, stacklevel=3)
+        return float("nan"), float(loglik)
+    if kind != "sandwich":
+        return float(g @ inv @ g), float(loglik)
+    a = rm @ inv @ g
+    middle = factor * rm @ inv @ np.asarray(meat, np.float64) @ inv @ rm.T
+    try:
+        stat = float(a @ np.linalg.solve(middle, a))
+    except np.linalg.LinAlgError:
+        stat = float("nan")
+    return stat, float(loglik)
+
+
 @dataclasses.dataclass(frozen=True, repr=False, eq=False)
 class Summary:
     """The result of :func:`summary`. Pytree fields have the structure of ``params_hat``.
@@ -290,9 +671,15 @@ class Summary:
       cov: ``(k, k)`` covariance of the raveled parameters (``ravel_pytree`` order).
       names: one name per raveled parameter (pytree path plus array index).
       loglik, nobs, k, aic, bic: the maximised log-likelihood, the number of
-        observations (length of ``log_lik``'s output), the number of free parameters,
-        :math:`2k - 2\\ell` and :math:`k\\log n - 2\\ell`.
-      covariance: which estimator was used.
+        observations (length of ``log_lik``'s output, or the sum of ``freq_weights``),
+        the number of free parameters, :math:`2k - 2\\ell` and :math:`k\\log n - 2\\ell`.
+      covariance: which estimator was used (canonical name: ``"robust"`` is ``"HC0"``,
+        ``"cluster"`` is ``"CR1"``).
+      df_resid: :math:`n - p` of the small-sample factors and F tests.
+      correction: the small-sample factor applied to the sandwich (1 for the others).
+      dispersion: the factor applied to the observed-information covariance (1 unless
+        ``dispersion=`` was given).
+      n_groups: number of clusters (None unless a cluster covariance).
       newton_decrement: :math:`\\sqrt{g^\\top A^{-1} g}`, the length of the Newton step
         from ``params_hat`` to the maximum in standard-error units (near 0 at an MLE).
     """
@@ -304,15 +691,20 @@ class Summary:
     cov: jax.Array
     names: tuple[str, ...]
     loglik: float
-    nobs: int
+    nobs: int | float
     k: int
     aic: float
     bic: float
     covariance: str
     newton_decrement: float
+    df_resid: float = float("nan")
+    correction: float = 1.0
+    dispersion: float = 1.0
+    n_groups: int | None = None
     _flat: tuple = dataclasses.field(default=(), compare=False)
     _unravel: Callable = dataclasses.field(default=None, compare=False)
-    _model: tuple = dataclasses.field(default=(), compare=False)
+    _model: Any = dataclasses.field(default=None, compare=False)
+    _affected: Any = dataclasses.field(default=None, compare=False)
 
     def conf_int(self, level: float = 0.95) -> tuple[Any, Any]:
         """Wald interval :math:`\\hat\\theta \\pm \\Phi^{-1}((1+\\mathrm{level})/2)\\,
@@ -330,14 +722,255 @@ class Summary:
 
     def profile_ci(self, which: str | int, level: float = 0.95, **kwargs) -> ProfileInterval:
         """Profile-likelihood interval for one parameter: :func:`profile_ci` on the model
-        this summary was computed from."""
-        log_lik, args = self._model
-        return profile_ci(log_lik, self.params, *args, which=which, level=level, **kwargs)
+        this summary was computed from (with its ``freq_weights``)."""
+        m = self._model
+        return profile_ci(m.log_lik, self.params, *m.args, which=which, level=level,
+                          freq_weights=m.fw, **kwargs)
+
+    def _default_use_f(self) -> bool:
+        # Phase 2: True when the dispersion is estimated (Pearson), as R does.
+        return False
+
+    def _df_denom(self) -> float:
+        # statsmodels' default for cluster covariances (df_correction=True) and Stata's
+        # regress: G - 1; otherwise the residual degrees of freedom.
+        return float(self.n_groups - 1) if self.covariance in _CLUSTER else self.df_resid
+
+    def wald_test(self, R: Any, q: Any = None, *, use_f: bool | None = None) -> WaldTest:
+        r"""Wald test of the linear hypothesis :math:`R\theta = q`, with this summary's
+        covariance.
+
+        :math:`W = (R\hat\theta - q)^\top (R\,\widehat{\mathrm{Cov}}\,R^\top)^{-1}
+        (R\hat\theta - q)`, :math:`\chi^2_m` under the hypothesis (``m`` rows); with
+        ``use_f=True`` the statistic is :math:`F = W/m` against :math:`F_{m,d}`, ``d`` =
+        ``df_resid`` (:math:`G - 1` for a cluster covariance: statsmodels' and Stata's
+        convention).
+
+        Args:
+          R: the restrictions, over the raveled parameters (order of ``names``): a
+            matrix ``(m, k)`` or one row ``(k,)``; or parameter names: a name (e.g.
+            ``"beta[1]"``) or the name of a whole leaf (``"beta"``: every entry), or a
+            list of them (each selected parameter equals its ``q``); or ``{name:
+            coefficient}`` dicts, one per row (``{"beta[1]": 1, "beta[2]": -1}`` is
+            :math:`\beta_1 - \beta_2`), or a list of names and dicts.
+          q: right-hand side, scalar or ``(m,)``; default 0.
+          use_f: F instead of chi2 (default: chi2; with an estimated dispersion, a later
+            option, F).
+
+        Returns:
+          A :class:`WaldTest`. The statistic is NaN (with an :class:`InferenceWarning`)
+          when :math:`R\,\widehat{\mathrm{Cov}}\,R^\top` is not positive definite, e.g. a
+          restriction on a parameter whose standard error is NaN.
+
+        Example:
+          >>> import jax.numpy as jnp, nllax
+          >>> y = jnp.array([1.0, 2.0, 4.0, 3.0])
+          >>> ll = lambda p, y: nllax.gaussian.log_prob(y, p["mu"], p["sigma"])
+          >>> s = nllax.summary(ll, {"mu": y.mean(), "sigma": y.std()}, y)
+          >>> t = s.wald_test("mu", 2.0)  # W = ((2.5 - 2) / se(mu))^2
+          >>> round(t.statistic, 4), t.df
+          (0.8, 1)
+        """
+        fn = "Summary.wald_test"
+        rm, qv, labels = _restrictions(R, q, list(self.names), _leaf_index(self.params), fn)
+        m = rm.shape[0]
+        use_f = self._default_use_f() if use_f is None else bool(use_f)
+        theta = np.asarray(self._flat[0], np.float64)
+        cov = np.asarray(self.cov, np.float64)
+        dtype = self._flat[0].dtype
+        diff = rm @ theta - qv
+        # Only the columns R uses: a NaN elsewhere in cov does not matter.
+        used = np.any(rm != 0, axis=0)
+        sub = cov[np.ix_(used, used)]
+        v = rm[:, used] @ sub @ rm[:, used].T
+        stat = float("nan")
+        d = np.sqrt(np.abs(np.diagonal(v)))
+        if np.all(np.isfinite(v)) and np.all(d > 0):
+            # Positive definite after scaling to unit diagonal (units do not matter), with
+            # the summary's flatness threshold.
+            lam = np.linalg.eigvalsh(0.5 * (v + v.T) / np.outer(d, d))
+            if lam[0] > self._model.rtol * lam[-1]:
+                stat = float(diff @ np.linalg.solve(v, diff))
+        if not np.isfinite(stat):
+            warnings.warn(
+                f"{fn}: the covariance of R theta is not positive definite (a restriction "
+                f"on parameters with NaN standard errors, or on a flat direction); the "
+                f"statistic is NaN.", InferenceWarning, stacklevel=2)
+        if use_f:
+            d = self._df_denom()
+            if not d > 0:
+                raise ValueError(f"{fn}: the F test needs df_resid > 0, got {d}.")
+            f = stat / m
+            return WaldTest(f, m, _f_sf(f, m, d, dtype), "F", d, tuple(labels))
+        return WaldTest(stat, m, _chi2_sf(stat, m, dtype), "chi2", None, tuple(labels))
+
+    def score_test(self, R: Any = None, q: Any = None, *, params_restricted: Any = None,
+                   df: int | None = None, covariance: str | None = None,
+                   max_steps: int = 100) -> ScoreTest:
+        r"""Score (Lagrange multiplier) test of :math:`R\theta = q` for this summary's
+        model: fits the restricted model, then evaluates the score and the information
+        there.
+
+        The restricted maximum :math:`\tilde\theta` is found with :func:`nllax.fit`
+        (damped Newton) over :math:`\theta = \theta_0 + N z`, :math:`R\theta_0 = q`,
+        :math:`N` an orthonormal basis of the null space of :math:`R`, started from the
+        projection of ``params``; or it is given as ``params_restricted`` (your own
+        restricted fit, with ``df`` restrictions; ``R`` is then needed only for the
+        sandwich forms). The statistic is in the module docstring.
+
+        Args:
+          R, q: the restrictions, as in :meth:`wald_test`.
+          params_restricted: the restricted estimate (structure of ``params``), instead
+            of fitting it.
+          df: number of restrictions, when ``R`` is not given.
+          covariance: ``"observed"`` (the classical LM, the default when this summary's
+            covariance is observed), ``"opg"``, or a sandwich (``"HC0"``, ``"HC1"``,
+            ``"CR0"``, ``"CR1"``: the robust LM, which needs ``R``); default: this
+            summary's covariance.
+          max_steps: Newton steps for the restricted fit.
+
+        Returns:
+          A :class:`ScoreTest` (with the restricted estimate and its log-likelihood, for
+          :func:`lr_test`).
+
+        Example:
+          >>> import jax.numpy as jnp, nllax
+          >>> y = jnp.array([1.0, 2.0, 4.0, 3.0])
+          >>> ll = lambda mu, y: nllax.gaussian.log_prob(y, mu, 1.0)
+          >>> s = nllax.summary(ll, y.mean(), y)
+          >>> t = s.score_test(jnp.ones(1), 2.0)  # LM = (sum(y - 2))^2 / n
+          >>> round(t.statistic, 4), t.df
+          (1.0, 1)
+        """
+        fn = "Summary.score_test"
+        if self.dispersion != 1.0:
+            raise NotImplementedError(
+                f"{fn}: a score test with a dispersion factor is not implemented yet.")
+        cov_name = self.covariance if covariance is None else _CANONICAL.get(covariance,
+                                                                             covariance)
+        if cov_name not in _KIND:
+            raise ValueError(f"{fn}: `covariance` must be one of {COVARIANCES}, got "
+                             f"{covariance!r}.")
+        if cov_name in _CLUSTER and self.n_groups is None:
+            raise ValueError(f"{fn}: a cluster covariance needs a summary computed with "
+                             f"groups=.")
+        kind = _KIND[cov_name]
+        model = self._model
+        rm = qv = None
+        if R is not None:
+            rm, qv, _ = _restrictions(R, q, list(self.names), _leaf_index(self.params), fn)
+        elif q is not None:
+            raise ValueError(f"{fn}: `q` was given without `R`.")
+        if params_restricted is None:
+            if rm is None:
+                raise ValueError(f"{fn}: give the restrictions `R` (and `q`), or "
+                                 f"`params_restricted` with `df`.")
+            if df is not None and int(df) != rm.shape[0]:
+                raise ValueError(f"{fn}: `df`={df} but R has {rm.shape[0]} rows.")
+            params_r, converged = _fit_restricted(model, self.params, rm, qv, max_steps)
+            if not converged:
+                warnings.warn(f"{fn}: the restricted fit did not converge in {max_steps} "
+                              f"steps; the statistic is not that of the restricted MLE.",
+                              InferenceWarning, stacklevel=2)
+        else:
+            _float_leaves(params_restricted, fn)
+            if jax.tree_util.tree_structure(params_restricted) != \
+                    jax.tree_util.tree_structure(self.params):
+                raise ValueError(f"{fn}: `params_restricted` must have the structure of "
+                                 f"`params`.")
+            params_r, converged = params_restricted, True
+            if rm is not None:
+                if df is not None and int(df) != rm.shape[0]:
+                    raise ValueError(f"{fn}: `df`={df} but R has {rm.shape[0]} rows.")
+                gap = rm @ np.asarray(ravel_pytree(params_r)[0], np.float64) - qv
+                scale = np.maximum(1.0, np.abs(qv))
+                eps = float(np.finfo(ravel_pytree(params_r)[0].dtype).eps)
+                if np.any(np.abs(gap) > math.sqrt(eps) * scale * np.abs(rm).sum(1).max()):
+                    raise ValueError(f"{fn}: `params_restricted` does not satisfy "
+                                     f"R theta = q (largest gap {np.abs(gap).max():.3g}).")
+            elif df is None:
+                raise ValueError(f"{fn}: with `params_restricted` and no `R`, give `df` "
+                                 f"(the number of restrictions).")
+        m = rm.shape[0] if rm is not None else int(df)
+        if not m > 0:
+            raise ValueError(f"{fn}: `df` (number of restrictions) must be > 0, got {m}.")
+        if kind == "sandwich" and rm is None:
+            raise ValueError(f"{fn}: the robust score test ({cov_name}) needs `R`.")
+        factor = self._factor(cov_name) if kind == "sandwich" else 1.0
+        stat, loglik = _lm_statistic(model, params_r, kind, factor, rm, fn)
+        dtype = ravel_pytree(self.params)[0].dtype
+        return ScoreTest(stat, m, _chi2_sf(stat, m, dtype), cov_name, params_r, loglik,
+                         converged)
+
+    def _factor(self, cov_name: str) -> float:
+        return _small_sample_factor(cov_name, self.nobs, self.df_resid, self.n_groups,
+                                    "Summary.score_test")
+
+    def predict(self, fn: Callable[..., jax.Array], *args: Any) -> Prediction:
+        r"""Delta-method standard errors and intervals for any function of the parameters.
+
+        ``fn(params, *args)`` returns an array (any shape): predictions, contrasts,
+        marginal effects... Its value at :math:`\hat\theta` and the Jacobian :math:`J`
+        (autodiff: ``k`` forward passes) give :math:`\mathrm{se} =
+        \sqrt{\mathrm{diag}(J\,\widehat{\mathrm{Cov}}\,J^\top)}` with this summary's
+        covariance.
+
+        Args:
+          fn: ``fn(params, *args) -> array``, differentiable in ``params``.
+          *args: data for ``fn`` (arrays are traced, other values static, as in
+            :func:`summary`).
+
+        Returns:
+          A :class:`Prediction` (``value``, ``stderr``, ``conf_int(level)``, ...).
+
+        Example:
+          >>> import jax.numpy as jnp, nllax
+          >>> y = jnp.array([0.0, 1.0, 3.0, 2.0])  # Poisson counts, log-rate eta
+          >>> ll = lambda eta, y: nllax.poisson.log_prob(y, log_rate=eta * jnp.ones_like(y))
+          >>> s = nllax.summary(ll, jnp.log(y.mean()), y)
+          >>> p = s.predict(lambda eta: jnp.exp(eta))  # the rate, se = rate / sqrt(sum y)
+          >>> round(float(p.value), 4), round(float(p.stderr), 4)
+          (1.5, 0.6124)
+        """
+        name = "Summary.predict"
+        if not callable(fn):
+            raise TypeError(f"{name}: `fn` must be callable, got {type(fn).__name__}.")
+        try:
+            out = jax.eval_shape(lambda p, a: fn(p, *a), self.params, args)
+        except (ValueError, TypeError) as e:
+            cls = TypeError if isinstance(e, TypeError) else ValueError
+            raise cls(f"{name}: calling `fn(params, *args)` failed: {e}") from e
+        if not hasattr(out, "shape") or not jnp.issubdtype(out.dtype, jnp.floating):
+            raise TypeError(f"{name}: `fn` must return one floating array, got {out!r}.")
+        dyn, (key, treedef, static) = _split_args(args)
+        impl = _predict if key is not None else _predict_impl
+        value, jac = impl(self.params, dyn, fn=fn, static=(treedef, static))
+        k = self.k
+        j = jac.reshape(-1, k)
+        affected = jnp.asarray(self._affected)
+        cov = jnp.where(jnp.isnan(self.cov), 0.0, self.cov).astype(j.dtype)
+        var = jnp.sum((j @ cov) * j, axis=1)
+        touches = jnp.any((j != 0) & affected[None, :], axis=1)
+        se = jnp.where(touches, jnp.nan, jnp.sqrt(jnp.maximum(var, 0.0))).reshape(value.shape)
+        z = value / se
+        return Prediction(value, se, z, 2.0 * ndtr(-jnp.abs(z)), jac, cov)
 
     def _rows(self, level: float):
         theta, se, z, p = (np.asarray(a) for a in self._flat)
         lo, hi = (np.asarray(a) for a in self._conf_int_flat(level))
         return [(self.names[i], theta[i], se[i], z[i], p[i], lo[i], hi[i]) for i in range(self.k)]
+
+    def _details(self) -> str:
+        parts = []
+        if self.n_groups is not None:
+            parts.append(f"clusters: {self.n_groups}")
+        if self.correction != 1.0 or self.covariance in ("HC1", "CR1"):
+            parts.append(f"small-sample factor: {self.correction:.6g}")
+        if self.dispersion != 1.0:
+            parts.append(f"dispersion: {self.dispersion:.6g}")
+        if parts or self.covariance in ("HC1", "CR1"):
+            parts.append(f"df_resid: {_fmt_n(self.df_resid)}")
+        return "   ".join(parts)
 
     def table(self, level: float = 0.95) -> str:
         """The summary as a fixed-width text table (what ``print`` shows)."""
@@ -351,13 +984,13 @@ class Summary:
         lines = [
             f"nllax summary   covariance: {self.covariance} ({_DESCRIPTION[self.covariance]})",
             (
-                f"nobs: {self.nobs}   k: {self.k}   log-likelihood: {self.loglik:.6g}   "
+                f"nobs: {_fmt_n(self.nobs)}   k: {self.k}   log-likelihood: {self.loglik:.6g}   "
                 f"AIC: {self.aic:.6g}   BIC: {self.bic:.6g}"
             ),
-            rule,
-            head,
-            "-" * len(head),
         ]
+        if self._details():
+            lines.append(self._details())
+        lines += [rule, head, "-" * len(head)]
         for name, est, se, z, p, lo, hi in self._rows(level):
             zs = f"{z:>9.3f}" if np.isfinite(z) else f"{'nan':>9}"
             ps = f"{p:>9.3f}" if np.isfinite(p) else f"{'nan':>9}"
@@ -370,7 +1003,7 @@ class Summary:
 
     def __repr__(self) -> str:
         return (
-            f"Summary(k={self.k}, nobs={self.nobs}, loglik={self.loglik:.6g}, "
+            f"Summary(k={self.k}, nobs={_fmt_n(self.nobs)}, loglik={self.loglik:.6g}, "
             f"covariance={self.covariance!r})"
         )
 
@@ -385,10 +1018,11 @@ class Summary:
             vals += f"<td>{z:.3f}</td><td>{p:.3f}</td>"
             vals += "".join(f"<td>{_fmt(v, 0).strip()}</td>" for v in (lo, hi))
             rows.append(f"<tr><th>{html.escape(name)}</th>{vals}</tr>")
+        extra = f"; {html.escape(self._details())}" if self._details() else ""
         caption = (
-            f"nllax summary: covariance {html.escape(self.covariance)}; nobs {self.nobs}, "
+            f"nllax summary: covariance {html.escape(self.covariance)}; nobs {_fmt_n(self.nobs)}, "
             f"k {self.k}, log-likelihood {self.loglik:.6g}, AIC {self.aic:.6g}, "
-            f"BIC {self.bic:.6g}"
+            f"BIC {self.bic:.6g}{extra}"
         )
         return (
             f"<table><caption>{caption}</caption><thead><tr>{cells}</tr></thead>"
@@ -396,18 +1030,64 @@ class Summary:
         )
 
 
+def _small_sample_factor(cov_name, nobs, df_resid, n_groups, fn: str) -> float:
+    if cov_name not in ("HC1", "CR1"):
+        return 1.0
+    if not df_resid > 0:
+        raise ValueError(
+            f"{fn}: covariance={cov_name!r} divides by df_resid = n - p, which is "
+            f"{df_resid:g} here (nobs {nobs:g}); pass df_resid= (> 0).")
+    if cov_name == "HC1":
+        return nobs / df_resid
+    return n_groups / (n_groups - 1.0) * (nobs - 1.0) / df_resid
+
+
+def _check_freq_weights(freq_weights, n: int, dtype, fn: str):
+    if freq_weights is None:
+        return None
+    w = np.asarray(freq_weights)
+    if w.shape != (n,):
+        raise ValueError(
+            f"{fn}: `freq_weights` must have shape ({n},) (one per observation of "
+            f"log_lik), got shape {w.shape}.")
+    if not (jnp.issubdtype(w.dtype, jnp.floating) or jnp.issubdtype(w.dtype, jnp.integer)):
+        raise TypeError(f"{fn}: `freq_weights` must be numbers, got dtype {w.dtype}.")
+    w = w.astype(np.float64)
+    if not np.all(np.isfinite(w)) or np.any(w < 0) or not np.any(w > 0):
+        raise ValueError(f"{fn}: `freq_weights` must be finite and >= 0, not all 0.")
+    return jnp.asarray(w, dtype)
+
+
+def _group_codes(groups, n: int, fn: str):
+    g = np.asarray(groups)
+    if g.shape != (n,):
+        raise ValueError(
+            f"{fn}: `groups` must have shape ({n},) (one cluster label per observation), "
+            f"got shape {g.shape}.")
+    labels, codes = np.unique(g, return_inverse=True)
+    if len(labels) < 2:
+        raise ValueError(f"{fn}: a cluster covariance needs at least 2 clusters, got "
+                         f"{len(labels)}.")
+    return jnp.asarray(codes.reshape(-1).astype(np.int32)), int(len(labels))
+
+
 def summary(
     log_lik: Callable[..., jax.Array],
     params_hat: Any,
     *args: Any,
     covariance: str = "observed",
+    groups: Any = None,
+    freq_weights: Any = None,
+    df_resid: float | None = None,
+    dispersion: float | None = None,
     rtol: float | None = None,
     batch_size: int | None = None,
 ) -> Summary:
     r"""Standard errors, Wald tests and intervals, AIC and BIC at an estimate.
 
     See the module docstring for the formulas, the treatment of a singular Hessian and
-    the cost (dense :math:`k\times k` Hessian by autodiff).
+    the cost (dense :math:`k\times k` Hessian by autodiff), and ``docs/inference.md``
+    for which statsmodels, R and Stata options each choice reproduces.
 
     Args:
       log_lik: ``log_lik(params, *args)`` returning the per-observation log-likelihoods,
@@ -415,7 +1095,23 @@ def summary(
       params_hat: the estimate (any pytree of floating arrays), normally the MLE.
       *args: data and fixed quantities passed to ``log_lik`` (arrays are traced, other
         values are treated as static).
-      covariance: ``"observed"`` (default), ``"opg"`` or ``"robust"`` (sandwich, HC0).
+      covariance: ``"observed"`` (default), ``"opg"``, ``"HC0"`` (sandwich; alias
+        ``"robust"``), ``"HC1"`` (sandwich times ``nobs / df_resid``), ``"CR1"``
+        (cluster-robust with ``groups``, times :math:`\frac{G}{G-1}\frac{n-1}{n-p}`;
+        alias ``"cluster"``) or ``"CR0"`` (cluster-robust, no factor).
+      groups: cluster label of each observation, shape ``(n,)`` (any values
+        ``numpy.unique`` can sort), for ``"CR0"``/``"CR1"`` only.
+      freq_weights: frequency weights, shape ``(n,)``, >= 0: observation ``i`` counts
+        ``w_i`` times, exactly as if its row were repeated (log-likelihood, meat, ``nobs =
+        sum(w)``). ``log_lik`` returns the unweighted values. Analytic or probability
+        weights are not this: put them in ``log_lik`` (see ``docs/inference.md``).
+      df_resid: the :math:`n - p` of ``"HC1"``, ``"CR1"`` and F tests; default ``nobs -
+        k`` (every free parameter counted, a noise scale too). statsmodels and Stata's
+        ``regress`` do not count a Gaussian scale (pass ``nobs - k + 1``); Stata's
+        maximum-likelihood commands use :math:`n - 1` (pass ``nobs - 1``).
+      dispersion: a factor :math:`\phi > 0` for the ``"observed"`` covariance,
+        :math:`\phi\,(-H)^{-1}` (a known or separately estimated quasi-likelihood
+        dispersion, as R's ``summary.glm(dispersion=)``); default 1.
       rtol: relative eigenvalue threshold below which a direction counts as flat; default
         :math:`10\max(k,\sqrt n)\,\epsilon`.
       batch_size: how many of the ``k`` forward-mode directions of the Hessian and the
@@ -424,7 +1120,8 @@ def summary(
         all at once (fastest).
 
     Returns:
-      A :class:`Summary`; ``print`` it for a table.
+      A :class:`Summary`; ``print`` it for a table; its methods ``wald_test``,
+      ``score_test``, ``predict`` and ``profile_ci`` use the same model.
 
     Warns:
       InferenceWarning: when some standard errors are NaN (singular or not
@@ -442,14 +1139,16 @@ def summary(
     fn = "nllax.summary"
     if covariance not in COVARIANCES:
         raise ValueError(f"{fn}: `covariance` must be one of {COVARIANCES}, got {covariance!r}.")
+    cov_name = _CANONICAL.get(covariance, covariance)
+    kind = _KIND[cov_name]
     if not callable(log_lik):
         raise TypeError(f"{fn}: `log_lik` must be callable, got {type(log_lik).__name__}.")
     _float_leaves(params_hat, fn)
-    nobs = _check_log_lik(log_lik, params_hat, args, fn)
+    nrows = _check_log_lik(log_lik, params_hat, args, fn)
     theta0, unravel = ravel_pytree(params_hat)
     k = int(theta0.size)
     dtype = theta0.dtype
-    rtol = _default_rtol(k, nobs, dtype) if rtol is None else float(rtol)
+    rtol = _default_rtol(k, nrows, dtype) if rtol is None else float(rtol)
     if not rtol > 0:
         raise ValueError(f"{fn}: `rtol` must be > 0, got {rtol}.")
     if batch_size is not None:
@@ -457,9 +1156,45 @@ def summary(
                 or batch_size < 1:
             raise ValueError(f"{fn}: `batch_size` must be a positive int, got {batch_size!r}.")
         batch_size = int(min(batch_size, k))
+    fw = _check_freq_weights(freq_weights, nrows, dtype, fn)
+    if fw is None:
+        nobs: int | float = nrows
+    else:
+        total_w = float(np.sum(np.asarray(freq_weights, np.float64)))
+        nobs = int(total_w) if total_w.is_integer() else total_w
+    codes, n_groups = None, None
+    if cov_name in _CLUSTER:
+        if groups is None:
+            raise ValueError(f"{fn}: covariance={covariance!r} needs groups= (the cluster "
+                             f"of each observation).")
+        codes, n_groups = _group_codes(groups, nrows, fn)
+    elif groups is not None:
+        raise ValueError(f"{fn}: groups= is used only by the cluster covariances "
+                         f"('cluster', 'CR1', 'CR0'), not by {covariance!r}.")
+    if df_resid is None:
+        df_resid = nobs - k
+    else:
+        df_resid = float(df_resid)
+        if not (np.isfinite(df_resid) and df_resid > 0):
+            raise ValueError(f"{fn}: `df_resid` must be finite and > 0, got {df_resid}.")
+    if dispersion is None:
+        phi = 1.0
+    else:
+        phi = float(dispersion)
+        if not (np.isfinite(phi) and phi > 0):
+            raise ValueError(f"{fn}: `dispersion` must be finite and > 0, got {dispersion}.")
+        if kind != "observed":
+            raise ValueError(
+                f"{fn}: dispersion= scales the observed-information covariance; the "
+                f"sandwiches do not depend on it and 'opg' does not use it (got "
+                f"covariance={covariance!r}).")
+    correction = _small_sample_factor(cov_name, nobs, df_resid, n_groups, fn)
+    factor = phi if kind == "observed" else correction
 
     dyn, split = _split_args(args)
-    out = _information(log_lik, params_hat, dyn, split, covariance, rtol, batch_size)
+    model = _Model(log_lik=log_lik, args=args, dyn=dyn, split=split, fw=fw, codes=codes,
+                   n_groups=n_groups, nobs=nobs, nrows=nrows, rtol=rtol, batch_size=batch_size)
+    out = _information(model, params_hat, kind, factor)
 
     theta = jnp.asarray(out["theta"])
     cov = jnp.asarray(out["cov"])
@@ -477,7 +1212,7 @@ def summary(
         )
     elif affected.any():
         which = ", ".join(n for n, a in zip(names, affected) if a)
-        what = "information matrix (S'S)" if covariance == "opg" else "negative Hessian"
+        what = "information matrix (S'S)" if kind == "opg" else "negative Hessian"
         warnings.warn(
             f"{fn}: the {what} is singular or not positive definite ({int(out['n_bad'])} "
             f"flat or wrong-way direction(s)); standard errors are NaN for: {which}. "
@@ -504,12 +1239,78 @@ def summary(
         k=k,
         aic=2.0 * k - 2.0 * loglik,
         bic=k * math.log(nobs) - 2.0 * loglik,
-        covariance=covariance,
+        covariance=cov_name,
         newton_decrement=decrement,
+        df_resid=df_resid,
+        correction=correction,
+        dispersion=phi,
+        n_groups=n_groups,
         _flat=(theta, se, z, p),
         _unravel=unravel,
-        _model=(log_lik, args),
+        _model=model,
+        _affected=affected,
     )
+
+
+def score_test(
+    log_lik: Callable[..., jax.Array],
+    params_restricted: Any,
+    *args: Any,
+    df: int,
+    covariance: str = "observed",
+    freq_weights: Any = None,
+    rtol: float | None = None,
+) -> ScoreTest:
+    r"""Score (Lagrange multiplier) test from a restricted fit alone.
+
+    :math:`\mathrm{LM} = g^\top A^{-1} g` at the restricted estimate :math:`\tilde\theta`
+    (the maximum of the log-likelihood under the ``df`` restrictions), with :math:`g` the
+    gradient of the *full* model's log-likelihood there and :math:`A` its observed
+    information :math:`-\tilde H` (``covariance="observed"``) or :math:`\tilde S^\top
+    \tilde S` (``"opg"``); asymptotically :math:`\chi^2_{df}`. Only the restricted model
+    is fitted: write ``log_lik`` for the full model and pass the restricted estimate in
+    its parametrisation (e.g. with the tested coefficients at 0). For the robust
+    (sandwich) forms, which need the restriction matrix, use :meth:`Summary.score_test`.
+
+    Args:
+      log_lik, *args: the full model, as in :func:`summary`.
+      params_restricted: the restricted MLE, in the full model's parameters.
+      df: number of restrictions.
+      covariance: ``"observed"`` or ``"opg"``.
+      freq_weights, rtol: as in :func:`summary`.
+
+    Returns:
+      A :class:`ScoreTest`.
+
+    Example:
+      >>> import jax.numpy as jnp, nllax
+      >>> from nllax._inference import score_test
+      >>> y = jnp.array([1.0, 2.0, 4.0, 3.0])
+      >>> ll = lambda mu, y: nllax.gaussian.log_prob(y, mu, 1.0)
+      >>> t = score_test(ll, jnp.asarray(2.0), y, df=1)  # H0: mu = 2; LM = (sum(y - 2))^2 / n
+      >>> round(t.statistic, 4)
+      1.0
+    """
+    fn = "nllax.score_test"
+    if covariance not in ("observed", "opg"):
+        raise ValueError(f"{fn}: `covariance` must be 'observed' or 'opg' (the robust forms "
+                         f"need R: use Summary.score_test), got {covariance!r}.")
+    if not callable(log_lik):
+        raise TypeError(f"{fn}: `log_lik` must be callable, got {type(log_lik).__name__}.")
+    if isinstance(df, bool) or not isinstance(df, (int, np.integer)) or df < 1:
+        raise ValueError(f"{fn}: `df` (number of restrictions) must be an int >= 1, got {df!r}.")
+    _float_leaves(params_restricted, fn)
+    nrows = _check_log_lik(log_lik, params_restricted, args, fn)
+    theta, _ = ravel_pytree(params_restricted)
+    dtype = theta.dtype
+    rtol = _default_rtol(theta.size, nrows, dtype) if rtol is None else float(rtol)
+    fw = _check_freq_weights(freq_weights, nrows, dtype, fn)
+    dyn, split = _split_args(args)
+    model = _Model(log_lik=log_lik, args=args, dyn=dyn, split=split, fw=fw, codes=None,
+                   n_groups=None, nobs=float(nrows), nrows=nrows, rtol=rtol, batch_size=None)
+    stat, loglik = _lm_statistic(model, params_restricted, covariance, 1.0, None, fn)
+    return ScoreTest(stat, int(df), _chi2_sf(stat, int(df), dtype), covariance,
+                     params_restricted, loglik, True)
 
 
 # --------------------------------------------------------------------------------------
@@ -612,14 +1413,15 @@ def lr_test(loglik_restricted: Any, loglik_full: Any, df: Any) -> LRTest:
 # Profile likelihood.
 
 
-def _profile_impl(free0, psi, params, dyn, *, log_lik, static, index, max_steps):
+def _profile_impl(free0, psi, params, dyn, fw, *, log_lik, static, index, max_steps):
     treedef, static_leaves = static
     args = _merge_args(dyn, treedef, static_leaves)
     _, unravel = ravel_pytree(params)
 
     def total(free):
         theta = jnp.concatenate([free[:index], psi[None], free[index:]])
-        return jnp.sum(log_lik(unravel(theta), *args))
+        li = log_lik(unravel(theta), *args)
+        return jnp.sum(li if fw is None else fw * li)
 
     if free0.size == 0:  # one parameter: the profile is the log-likelihood itself
         fx = total(free0)
@@ -696,6 +1498,7 @@ def profile_ci(
     xtol: float = 1e-8,
     max_expand: int = 30,
     max_steps: int = 100,
+    freq_weights: Any = None,
 ) -> ProfileInterval:
     r"""Profile-likelihood confidence interval for one scalar parameter.
 
@@ -724,6 +1527,7 @@ def profile_ci(
       xtol: width of the final bracket, relative to the Wald standard error.
       max_expand: the walk stops after ``2**max_expand`` standard errors (bound ``inf``).
       max_steps: Newton steps per re-fit.
+      freq_weights: frequency weights, as in :func:`summary`.
 
     Returns:
       A :class:`ProfileInterval`.
@@ -746,11 +1550,15 @@ def profile_ci(
     i = _resolve(which, names, fn)
     theta, _ = ravel_pytree(params_hat)
     dtype = theta.dtype
+    fw = _check_freq_weights(freq_weights, nobs, dtype, fn)
+    fw = jnp.ones(nobs, dtype) if fw is None else fw  # one compilation with or without
     dyn, (key, treedef, static) = _split_args(args)
     st = (treedef, static)
     prof = _profile if key is not None else _profile_impl
-    info = _information(log_lik, params_hat, dyn, (key, treedef, static), "observed",
-                        _default_rtol(theta.size, nobs, dtype))
+    model = _Model(log_lik=log_lik, args=args, dyn=dyn, split=(key, treedef, static), fw=fw,
+                   codes=None, n_groups=None, nobs=float(nobs), nrows=nobs,
+                   rtol=_default_rtol(theta.size, nobs, dtype), batch_size=None)
+    info = _information(model, params_hat, "observed", 1.0)
     se = float(jnp.sqrt(info["cov"][i, i]))
     if float(info["decrement"]) > 1e-2:
         warnings.warn(
@@ -766,7 +1574,7 @@ def profile_ci(
     def evaluate(free0, psi):
         nonlocal evaluations
         evaluations += 1
-        free, fx, ok = prof(free0, jnp.asarray(psi, dtype), params_hat, dyn,
+        free, fx, ok = prof(free0, jnp.asarray(psi, dtype), params_hat, dyn, fw,
                             log_lik=log_lik, static=st, index=i, max_steps=max_steps)
         fx = float(fx)
         return free, (fx if bool(ok) else float("nan"))
