@@ -26,6 +26,10 @@ from nllax._equivalences import equivalences as equivalences
 from nllax._family import Family as Family
 from nllax._inference import InferenceWarning as InferenceWarning
 from nllax._inference import LRTest as LRTest
+from nllax._inference import Prediction as Prediction
+from nllax._inference import ScoreTest as ScoreTest
+from nllax._inference import WaldTest as WaldTest
+from nllax._inference import score_test as score_test
 from nllax._inference import ProfileInterval as ProfileInterval
 from nllax._inference import Summary as Summary
 from nllax._inference import lr_test as lr_test
@@ -57,6 +61,10 @@ __all__ = [
     "Family",
     "InferenceWarning",
     "LRTest",
+    "Prediction",
+    "ScoreTest",
+    "WaldTest",
+    "score_test",
     "ProfileInterval",
     "Summary",
     "lr_test",

@@ -1284,10 +1284,9 @@ def score_test(
 
     Example:
       >>> import jax.numpy as jnp, nllax
-      >>> from nllax._inference import score_test
       >>> y = jnp.array([1.0, 2.0, 4.0, 3.0])
       >>> ll = lambda mu, y: nllax.gaussian.log_prob(y, mu, 1.0)
-      >>> t = score_test(ll, jnp.asarray(2.0), y, df=1)  # H0: mu = 2; LM = (sum(y - 2))^2 / n
+      >>> t = nllax.score_test(ll, jnp.asarray(2.0), y, df=1)  # H0: mu = 2; LM = (sum(y - 2))^2 / n
       >>> round(t.statistic, 4)
       1.0
     """
