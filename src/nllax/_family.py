@@ -211,9 +211,9 @@ class Data:
 
 @dataclasses.dataclass(frozen=True)
 class Param:
-    """One parameter. ``to_canonical`` (for a member of a :class:`OneOf`) maps its value to
-    the group's first member; the test harness uses it to check every parametrisation
-    against one reference."""
+    """One parameter. For a non-first member of a :class:`OneOf`, ``to_canonical`` maps its
+    value to the group's first member and ``from_canonical`` back (NumPy or JAX arrays);
+    the test harness uses them to check every parametrisation against one reference."""
 
     name: str
     constraint: Constraint | None = UNCONSTRAINED
@@ -221,6 +221,7 @@ class Param:
     keyword_only: bool = False
     event_ndim: int = 0
     to_canonical: Callable[[Any], Any] | None = None
+    from_canonical: Callable[[Any], Any] | None = None
     doc: str = ""
 
 

@@ -25,3 +25,12 @@ def xmul(a: jax.Array, b: jax.Array) -> jax.Array:
     """``a * b`` with ``0 * b = 0`` for every ``b``, ``inf`` included (an impossible
     outcome that was not observed)."""
     return jnp.where(a == 0, jnp.zeros((), b.dtype), a * b)
+
+
+def log_ndtr(z: jax.Array) -> jax.Array:
+    """``log Phi(z)`` accurate in both tails: ``jax.scipy.special.log_ndtr`` below -1
+    (its asymptotic series covers the lower tail), ``log1p(-Phi(-z))`` above, where
+    ``log(Phi(z))`` of a value near 1 would keep only ``eps / (1 - Phi)`` of the digits
+    (measured: relative error 3e-4 at z = 7.6 in float64)."""
+    upper = jnp.log1p(-0.5 * jax.lax.erfc(jnp.maximum(z, -1.0) * (1.0 / 1.4142135623730951)))
+    return jnp.where(z > -1.0, upper, jax.scipy.special.log_ndtr(jnp.minimum(z, -1.0)))

@@ -53,7 +53,9 @@ def float_dtype(*xs: Any) -> np.dtype:
         return np.dtype(jnp.zeros((), dtype=float).dtype)
     if widest.itemsize < 4:
         return np.dtype(jnp.float32)
-    return widest
+    # NumPy float64 data without x64: JAX computes in float32, and so do we (asking for
+    # float64 there would only warn and truncate)
+    return np.dtype(jax.dtypes.canonicalize_dtype(widest))
 
 
 def check_not_complex(x: Any, name: str, fn: str) -> None:

@@ -70,8 +70,9 @@ family = F.Family(
     params=(
         F.OneOf("logits", (
             F.Param("logits", keyword_only=True, doc="log(p / (1 - p))"),
-            F.Param("probs", F.UNIT, keyword_only=True, to_canonical=lambda p: jnp.log(p) - jnp.log1p(-p),
-                    doc="p in [0, 1]"),
+            F.Param("probs", F.UNIT, keyword_only=True,
+                    to_canonical=lambda p: jnp.log(p) - jnp.log1p(-p),
+                    from_canonical=jax.nn.sigmoid, doc="p in [0, 1]"),
         )),
     ),
     log_prob=_log_prob,

@@ -138,6 +138,7 @@ family = F.Family(
             F.Param("logits", _LOGITS, keyword_only=True, event_ndim=1,
                     doc="unnormalised log-probabilities, class axis `axis`"),
             F.Param("probs", keyword_only=True, event_ndim=1, to_canonical=jnp.log,
+                    from_canonical=lambda z: jax.nn.softmax(z, axis=-1),
                     doc="probabilities summing to 1 over `axis`"),
         )),
     ),

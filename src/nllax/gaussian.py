@@ -42,7 +42,7 @@ from __future__ import annotations
 import math
 
 import jax.numpy as jnp
-from jax.scipy.special import log_ndtr
+from nllax._math import log_ndtr
 
 from nllax import _family as F
 
@@ -78,10 +78,12 @@ NOISE = F.OneOf(
     "scale",
     (
         F.Param("scale", F.POSITIVE, doc="standard deviation sigma > 0"),
-        F.Param("log_scale", F.UNCONSTRAINED, to_canonical=jnp.exp, doc="log sigma"),
-        F.Param("var", F.POSITIVE, to_canonical=jnp.sqrt, doc="variance sigma^2 > 0"),
+        F.Param("log_scale", F.UNCONSTRAINED, to_canonical=jnp.exp, from_canonical=jnp.log,
+                doc="log sigma"),
+        F.Param("var", F.POSITIVE, to_canonical=jnp.sqrt, from_canonical=jnp.square,
+                doc="variance sigma^2 > 0"),
         F.Param("log_var", F.UNCONSTRAINED, to_canonical=lambda v: jnp.exp(0.5 * v),
-                doc="log sigma^2"),
+                from_canonical=lambda s: 2.0 * jnp.log(s), doc="log sigma^2"),
     ),
     default=1.0, positive=True, kinds=("value", "log", "square", "log_square"),
 )

@@ -152,9 +152,9 @@ family = F.Family(
     data=F.Data("counts", F.COUNTS),
     params=(
         F.OneOf("rate", (
-            F.Param("log_rate", keyword_only=True, to_canonical=jnp.exp,
-                    doc="eta = log(lambda), the canonical link"),
-            F.Param("rate", F.NONNEGATIVE, keyword_only=True, doc="lambda >= 0"),
+            F.Param("log_rate", keyword_only=True, doc="eta = log(lambda), the canonical link"),
+            F.Param("rate", F.NONNEGATIVE, keyword_only=True, to_canonical=jnp.log,
+                    from_canonical=jnp.exp, doc="lambda >= 0"),
         ), positive=True, kinds=("log", "value")),
     ),
     log_prob=_log_prob,

@@ -1,0 +1,111 @@
+"""Every row of ``nllax.equivalences`` from its registry test case: the identity
+``NLL = a * loss + b`` (plain, weighted, masked, both; float64 and float32), the gradient
+ratio equal to ``a``, and, for rows that tests/test_same_theta.py does not already fit,
+the same theta-hat from ``nllax.fit`` on the NLL and on the loss."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import nllax
+from cases import EQUIVALENCE_CASES
+
+ROWS = sorted(EQUIVALENCE_CASES)
+N = 40
+VARIANTS = ["plain", "weights", "where", "both"]
+
+
+def _inputs(name, dtype, seed=0):
+    rng = np.random.default_rng([seed, len(name)])
+    y, pred, noise = EQUIVALENCE_CASES[name].sample(rng, N)
+    w = rng.uniform(0.2, 2.0, size=N)
+    m = rng.uniform(size=N) < 0.7
+    fl = lambda x: jnp.asarray(x, dtype) if np.issubdtype(np.asarray(x).dtype, np.floating) \
+        else jnp.asarray(x)
+    return fl(y), fl(pred), {k: fl(v) for k, v in noise.items()}, fl(w), jnp.asarray(m)
+
+
+def _identity(name, dtype):
+    eq = nllax.equivalences[name]
+    y, pred, noise, w, m = _inputs(name, dtype)
+
+    @jax.jit
+    def run(y, pred, noise, w, m):
+        out = {}
+        for v in VARIANTS:
+            kw = {"weights": w if v in ("weights", "both") else None,
+                  "where": m if v in ("where", "both") else None}
+            c = eq.check(y, pred, **kw, **noise)
+            # the conditioning of the sums: the absolute per-observation NLL terms
+            terms = eq.nll(y, pred, **noise, **{k: x for k, x in kw.items() if k == "where"})
+            out[v] = (c.abs_error, jnp.abs(c.nll) + jnp.abs(c.a * c.loss) + jnp.abs(c.b),
+                      jnp.abs(terms))
+        return out
+
+    return jax.tree.map(np.asarray, run(y, pred, noise, w, m))
+
+
+@pytest.mark.parametrize("name", ROWS)
+def test_identity_float64(x64, name):
+    for v, (err, size, _) in _identity(name, jnp.float64).items():
+        # each side is a sum of N terms (pairwise: <= log2(N) + 1 roundings each) plus the
+        # affine map: 4 (log2 N + 2) eps of everything that was added
+        bound = 4 * (np.log2(N) + 2) * np.finfo(np.float64).eps * size
+        assert err <= bound, (name, v, err, bound)
+
+
+@pytest.mark.parametrize("name", ROWS)
+def test_identity_float32(name):
+    for v, (err, size, _) in _identity(name, jnp.float32).items():
+        bound = 4 * (np.log2(N) + 2) * np.finfo(np.float32).eps * size
+        assert err <= bound, (name, v, err, bound)
+
+
+@pytest.mark.parametrize("name", ROWS)
+def test_gradient_ratio_is_a(x64, name):
+    eq = nllax.equivalences[name]
+    y, pred, noise, _, _ = _inputs(name, jnp.float64)
+    r = nllax.verify.gradient_ratio(lambda p: eq.nll(y, p, **noise), lambda p: eq.loss(y, p),
+                                    pred)
+    a = float(eq.a(y, **noise))
+    # per-entry gradients agree to a few eps; the least-squares ratio inherits that
+    assert abs(float(r.ratio) / a - 1) <= 1e-12 and float(r.residual) <= 1e-12, (name, r)
+
+
+def _already_fitted() -> set[str]:
+    import test_same_theta
+
+    return set(test_same_theta.CASES)
+
+
+def _model(theta, x, pred0):
+    """pred = pred0 + theta[0] + theta[1] x (for class logits: the first class fixed)."""
+    lin = theta[0] + theta[1] * (x[:, None] if pred0.ndim == 2 else x)
+    if pred0.ndim == 2:
+        lin = jnp.concatenate([jnp.zeros_like(lin[:, :1]), lin], axis=1)
+    return pred0 + lin
+
+
+@pytest.mark.parametrize("name", ROWS)
+def test_same_theta_hat_from_the_nll_and_the_loss(x64, name):
+    if name in _already_fitted():
+        pytest.skip("fitted in tests/test_same_theta.py")
+    case = EQUIVALENCE_CASES[name]
+    if not case.smooth:
+        pytest.skip("non-smooth row: the minimiser sits on a kink; see test_same_theta")
+    eq = nllax.equivalences[name]
+    y, pred, noise, _, _ = _inputs(name, jnp.float64)
+    x = jnp.linspace(-1.0, 1.0, N)
+    pred0 = 0.5 * pred
+    theta0 = jnp.zeros((2,) + pred.shape[1:-1] + ((pred.shape[-1] - 1,) if pred.ndim == 2
+                                                   else ()))
+    r_nll = nllax.fit(lambda t: eq.nll(y, _model(t, x, pred0), **noise), theta0)
+    r_loss = nllax.fit(lambda t: eq.loss(y, _model(t, x, pred0)), theta0)
+    assert bool(r_nll.converged) and bool(r_loss.converged)
+    diff = float(jnp.max(jnp.abs(r_nll.params - r_loss.params)))
+    # both stop at the default tolerance eps^(2/3) relative in a Newton step, quadratic
+    # convergence: agreement well inside 1e-8 of max |theta|
+    assert diff <= 1e-8 * (1 + float(jnp.max(jnp.abs(r_nll.params)))), (name, diff)

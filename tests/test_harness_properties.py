@@ -1,0 +1,86 @@
+"""Structural properties of every registered family (and the same code serves every
+loss): vmap equals a loop, a mask equals indexing in value and gradient, weights of one
+equal no weights and scale the NLL, ``mean`` is ``sum / count``, and repeated calls with
+the same shapes trace once."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import _harness as H
+from cases import CASES, all_parametrisations, pid
+
+PARAMS = all_parametrisations()
+CASE_LIST = list(CASES.values())
+
+
+def _f32(case, choice, n=6, seed=H.SEED):
+    data, params, kw = H.inputs(case, choice, n=n, seed=seed)
+    return (H.to_jax(data, jnp.float32), {a: H.to_jax(v, jnp.float32) for a, v in kw.items()},
+            data, kw)
+
+
+@pytest.mark.parametrize("cp", PARAMS, ids=[pid(x) for x in PARAMS])
+def test_mask_equals_indexing_and_weights(cp):
+    case, choice = cp
+    d, k, data, kw = _f32(case, choice)
+    names = H.float_args(case, kw)
+    m = jnp.array([True, False, True, True, False, True])
+    idx = np.flatnonzero(np.asarray(m))
+
+    def run(d, k):
+        f_mask = H.grad_fn(case, d, k, names, where=m)
+        sub_k = {a: v[idx] for a, v in k.items()}
+        f_index = H.grad_fn(case, d[idx], sub_k, names)
+        vals = tuple(k[n] for n in names)
+        sub = tuple(sub_k[n] for n in names)
+        return {
+            "masked": jax.value_and_grad(f_mask, argnums=tuple(range(len(names))))(*vals),
+            "indexed": jax.value_and_grad(f_index, argnums=tuple(range(len(names))))(*sub),
+            "plain": H.call(case, "nll", d, k),
+            "ones": H.call(case, "nll", d, k, weights=jnp.ones(d.shape[0])),
+            "twice": H.call(case, "nll", d, k, weights=2.0),
+            "mean": H.call(case, "nll", d, k, reduction="mean"),
+            "none": H.call(case, "nll", d, k, reduction="none"),
+        }
+
+    r = jax.tree.map(np.asarray, jax.jit(run)(d, k))
+    tol = 8 * H.EPS32 * (np.sum(np.abs(r["none"])) + 1)  # sums in different orders
+    (vm, gm), (vi, gi) = r["masked"], r["indexed"]
+    assert abs(vm - vi) <= tol
+    for g_mask, g_index in zip(gm, gi):
+        np.testing.assert_allclose(g_mask[idx], g_index, rtol=1e-6, atol=1e-6)
+        assert np.all(np.delete(g_mask, idx, axis=0) == 0)
+    assert abs(r["ones"] - r["plain"]) <= tol and abs(r["twice"] - 2 * r["plain"]) <= 2 * tol
+    assert abs(r["mean"] - r["plain"] / d.shape[0]) <= tol / d.shape[0]
+    assert abs(np.sum(r["none"]) - r["plain"]) <= tol
+
+
+@pytest.mark.parametrize("case", CASE_LIST, ids=list(CASES))
+def test_vmap_equals_a_loop(case):
+    choice = case.parametrisations()[0]
+    batches = [_f32(case, choice, seed=s)[:2] for s in range(3)]
+    d = jnp.stack([b[0] for b in batches])
+    k = {a: jnp.stack([b[1][a] for b in batches]) for a in batches[0][1]}
+    f = jax.jit(jax.vmap(lambda d, k: H.call(case, "nll", d, k)))
+    got = np.asarray(f(d, k))
+    loop = np.array([float(H.call(case, "nll", *b)) for b in batches])
+    np.testing.assert_allclose(got, loop, rtol=8 * H.EPS32)
+
+
+@pytest.mark.parametrize("case", CASE_LIST, ids=list(CASES))
+def test_same_shapes_trace_once(case):
+    choice = case.parametrisations()[0]
+    traces = []
+
+    @jax.jit
+    def f(d, k):
+        traces.append(1)
+        return H.call(case, "nll", d, k), H.call(case, "log_prob", d, k)
+
+    for seed in range(3):
+        jax.block_until_ready(f(*_f32(case, choice, seed=seed)[:2]))
+    assert len(traces) == 1

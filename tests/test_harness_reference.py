@@ -1,0 +1,157 @@
+"""Every registered family against its independent float64 reference (the case's), in
+every parametrisation: log_prob, every reduction with weights and masks, log_cdf and
+log_sf (deep in both tails), and the normalisation of the density."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import integrate
+
+import _harness as H
+from cases import CASES, all_parametrisations, pid
+
+PARAMS = all_parametrisations()
+CONTINUOUS = [c for c in CASES.values() if c.family.continuous]
+
+
+@pytest.mark.parametrize("cp", PARAMS, ids=[pid(x) for x in PARAMS])
+def test_log_prob_and_reductions_match_reference_float64(x64, cp):
+    case, choice = cp
+    data, params, kw = H.inputs(case, choice)
+    n = len(data)
+    rng = np.random.default_rng(1)
+    w = rng.uniform(0.1, 3.0, size=n)
+    m = rng.uniform(size=n) < 0.7
+    d, k = H.to_jax(data), {a: H.to_jax(v) for a, v in kw.items()}
+
+    @jax.jit
+    def everything(d, k, w, m):
+        out = {"log_prob": H.call(case, "log_prob", d, k)}
+        for red in ("sum", "mean", "none"):
+            out[red] = H.call(case, "nll", d, k, reduction=red)
+            out[red + "_w"] = H.call(case, "nll", d, k, reduction=red, weights=w)
+            out[red + "_m"] = H.call(case, "nll", d, k, reduction=red, where=m)
+            out[red + "_wm"] = H.call(case, "nll", d, k, reduction=red, weights=w, where=m)
+        return out
+
+    got = jax.tree.map(np.asarray, everything(d, k, jnp.asarray(w), jnp.asarray(m)))
+    lp = case.reference(data, **params)
+    assert got["log_prob"].dtype == np.float64
+    rtol = case.rtol64  # case.rtol64_why
+    np.testing.assert_allclose(got["log_prob"], lp, rtol=rtol, atol=0)
+    # A sum of n terms: rounding <= n eps relative to sum |terms| (reference and ours).
+    size = np.sum(np.abs(lp)) * (rtol + 2 * n * H.EPS64)
+    want = {
+        "sum": -lp.sum(), "mean": -lp.mean(), "none": -lp,
+        "sum_w": -(w * lp).sum(), "mean_w": -(w * lp).sum() / w.sum(), "none_w": -w * lp,
+        "sum_m": -lp[m].sum(), "mean_m": -lp[m].mean(), "none_m": np.where(m, -lp, 0.0),
+        "sum_wm": -(w * lp)[m].sum(), "mean_wm": -(w * lp)[m].sum() / w[m].sum(),
+        "none_wm": np.where(m, -w * lp, 0.0),
+    }
+    for key, value in want.items():
+        if key.startswith("none"):
+            np.testing.assert_allclose(got[key], value, rtol=rtol, atol=0, err_msg=key)
+        else:
+            scale = 1.0 if key.startswith("sum") else 1.0 / n
+            assert abs(got[key] - value) <= 3 * size * scale + 1e-300, key
+
+
+@pytest.mark.parametrize("cp", PARAMS, ids=[pid(x) for x in PARAMS])
+def test_parametrisations_round_trip(x64, cp):
+    # from_canonical and to_canonical are inverse (the harness relies on both), up to what
+    # the density does not see (categorical logits: a constant per row).
+    case, choice = cp
+    data, params, kw = H.inputs(case, choice)
+    back = H.canonical(case, kw)
+    np.testing.assert_allclose(case.reference(data, **back), case.reference(data, **params),
+                               rtol=1e-12)
+
+
+@pytest.mark.parametrize("case", CONTINUOUS, ids=[c.name for c in CONTINUOUS])
+def test_log_cdf_and_log_sf_float64(x64, case):
+    choice = case.parametrisations()[0]
+    data, params, kw = H.inputs(case, choice)
+    points = [(data, params)] + [(np.asarray(d, np.float64), {k: np.broadcast_to(np.asarray(
+        v, np.float64), np.shape(d)) for k, v in p.items()}) for d, p in case.tails]
+    f = jax.jit(lambda d, k: (H.call(case, "log_cdf", d, k), H.call(case, "log_sf", d, k)))
+    for d, p in points:
+        cdf, sf = map(np.asarray, f(H.to_jax(d), {a: H.to_jax(v) for a, v in p.items()}))
+        np.testing.assert_allclose(cdf, case.ref_log_cdf(d, **p), rtol=case.rtol64 * 10)
+        np.testing.assert_allclose(sf, case.ref_log_sf(d, **p), rtol=case.rtol64 * 10)
+        # P(Y <= y) + P(Y > y) = 1: each log is within 10 rtol64 relative, so each
+        # probability within 10 rtol64 |log P| P; plus the roundings of exp and the sum
+        bound = 10 * case.rtol64 * (np.abs(cdf) * np.exp(cdf) + np.abs(sf) * np.exp(sf))
+        assert np.all(np.abs(np.exp(cdf) + np.exp(sf) - 1.0) <= bound + 4 * H.EPS64)
+
+
+@pytest.mark.parametrize("case", CONTINUOUS, ids=[c.name for c in CONTINUOUS])
+def test_derivative_of_the_cdf_is_the_density(x64, case):
+    # An independent check of log_cdf against log_prob through autodiff: d/dy CDF = pdf.
+    choice = case.parametrisations()[0]
+    data, params, kw = H.inputs(case, choice)
+    k = {a: H.to_jax(v) for a, v in kw.items()}
+    cdf = jax.vmap(jax.grad(lambda y, kk: jnp.exp(H.call(case, "log_cdf", y, kk))),
+                   in_axes=(0, 0))
+    got = np.asarray(jax.jit(cdf)(H.to_jax(data), k))
+    want = np.exp(case.reference(data, **params))
+    # derivative of exp(log_cdf): two roundings of the chain, relative to the density
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-300)
+
+
+def _integrate(case, params):
+    """(total probability, error bound) for the case's support."""
+    fam = case.module
+    k = {a: jnp.asarray(v, jnp.float64) for a, v in params.items()}
+
+    def density(y):
+        return float(np.exp(fam.log_prob(jnp.asarray(y, jnp.float64), **k, **case.options)))
+
+    s = case.support
+    if callable(s):
+        return s(density, params)
+    if s in ("real", "positive", "unit"):
+        lo, hi = {"real": (-np.inf, np.inf), "positive": (0, np.inf), "unit": (0, 1)}[s]
+        # quad on the (mapped) interval; its own error estimate is the certificate
+        total, err = integrate.quad(density, lo, hi, epsabs=1e-13, epsrel=1e-12, limit=500)
+        return total, 10 * err + 1e-11
+    if s == "binary":
+        return density(0.0) + density(1.0), 4 * H.EPS64
+    if s == "labels":
+        z = np.asarray(params[case.family.params[0].members[0].name])
+        lp = fam.log_prob(jnp.arange(z.shape[-1]), **k, **case.options)
+        return float(np.sum(np.exp(np.asarray(lp)))), 8 * z.shape[-1] * H.EPS64
+    if isinstance(s, tuple) and s[0] == "counts":
+        ks = jnp.arange(s[1] + 1, dtype=jnp.float64)
+        kk = {a: jnp.broadcast_to(v, ks.shape) for a, v in k.items()}
+        lp = np.asarray(fam.log_prob(ks, **kk, **case.options))
+        # the tail beyond k_max is below exp(lp[k_max]) / (1 - ratio); the case picks
+        # k_max so that this is negligible, and the test asserts it
+        tail = math.exp(lp[-1]) * 10
+        assert tail < 1e-13, f"{case.name}: raise k_max"
+        return float(np.sum(np.exp(lp))), tail + 4 * len(ks) * H.EPS64
+    raise ValueError(f"unknown support {s!r}")
+
+
+NORM = [(c, p) for c in CASES.values() for p in c.normalisation]
+
+
+@pytest.mark.parametrize("cp", NORM, ids=[f"{c.name}-{i}" for i, (c, _) in enumerate(NORM)])
+def test_density_integrates_to_one(x64, cp):
+    case, params = cp
+    total, bound = _integrate(case, params)
+    assert abs(total - 1.0) <= bound, (total, bound)
+
+
+@pytest.mark.parametrize("case", list(CASES.values()), ids=list(CASES))
+def test_eager_equals_reference(x64, case):
+    # Eager (op-by-op) and jitted code are different programs; both match the reference.
+    choice = case.parametrisations()[0]
+    data, params, kw = H.inputs(case, choice)
+    got = H.call(case, "log_prob", H.to_jax(data), {a: H.to_jax(v) for a, v in kw.items()})
+    np.testing.assert_allclose(np.asarray(got), case.reference(data, **params),
+                               rtol=case.rtol64)
