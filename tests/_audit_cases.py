@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.scipy.special import erf, gammaln
+from jax.scipy.special import gammaln
 
 import nllax
 
@@ -69,11 +69,12 @@ class Case:
     note: str = ""
 
 
-PROB = np.array([0.02, 0.2, 0.5, 0.7, 0.97])               # probabilities, for losses that take them
+PROB = np.array([0.02, 0.2, 0.5, 0.7, 0.97])               # probabilities (BCELoss takes them)
 GAUSS_PRED = (np.array([-1.0, 0.0, 2.0, 0.5, 3.0]),        # (mean, variance) pairs
               np.array([0.25, 1.0, 4.0, 0.01, 100.0]))
 DIST = np.array([0.0, 0.3, 1.0, 2.0, 5.0])                 # distances >= 0 (HingeEmbeddingLoss)
-LOG_FACTORIAL = (lambda k: -gammaln(k + 1.0))              # base measure h(k) = 1/k!
+def LOG_FACTORIAL(k):  # noqa: N802  (a constant of the table) log h(k) for h(k) = 1/k!
+    return -gammaln(k + 1.0)
 
 
 def _stirling(k):
@@ -120,6 +121,8 @@ CASES: list[Case] = [
     Case("optax.losses.binary_dice_loss (one element)", "optax", "binary",
          lambda y, z: optax.losses.binary_dice_loss(z[None, None], y[None, None].astype(
              jnp.float64))[0], False, "none", 1.0),
+    Case("optax.losses.sparsemax_loss (binary)", "optax", "binary",
+         lambda y, z: optax.losses.sparsemax_loss(z, y), False, "none", 1.0),
     Case("optax.losses.softmax_cross_entropy_with_integer_labels", "optax", ("categorical", K),
          lambda k, z: optax.losses.softmax_cross_entropy_with_integer_labels(z, k), True,
          "isolated", 1.0, "Categorical(softmax(logits))", lambda a: 0.0),
@@ -133,6 +136,15 @@ CASES: list[Case] = [
     Case("optax.losses.kl_divergence (one-hot targets)", "optax", ("categorical", K),
          lambda k, z: optax.losses.kl_divergence(_log_softmax(z), onehot(k)), True,
          "isolated", 1.0, "Categorical(softmax(logits))", lambda a: 0.0),
+    Case("optax.losses.safe_softmax_cross_entropy (one-hot targets)", "optax",
+         ("categorical", K),
+         lambda k, z: optax.losses.safe_softmax_cross_entropy(z, onehot(k)), True,
+         "isolated", 1.0, "Categorical(softmax(logits))", lambda a: 0.0),
+    Case("optax.losses.generalized_kl_divergence (one-hot targets)", "optax", ("categorical", K),
+         lambda k, z: optax.losses.generalized_kl_divergence(_log_softmax(z), onehot(k)),
+         True,
+         "isolated", 1.0, "Categorical(softmax(logits)) (the extra sum(p) - sum(t) is 0)",
+         lambda a: 0.0),
     Case("optax.losses.multiclass_hinge_loss", "optax", ("categorical", K),
          lambda k, z: optax.losses.multiclass_hinge_loss(z, k), False, "none", 1.0),
     Case("optax.losses.multiclass_perceptron_loss", "optax", ("categorical", K),

@@ -177,8 +177,10 @@ def test_soft_target_bce_is_the_continuous_bernoulli():
 def test_binary_and_categorical_sums():
     # Binary focal-type loss: Z = sum over y of exp(-a loss), exact; the corrected NLL
     # normalises (sum of exp(-corrected) is 1 to rounding: two terms, 4 u).
-    focal = lambda y, z: -(1 - jnp.where(y == 1, jax.nn.sigmoid(z), jax.nn.sigmoid(-z))) ** 2 * (  # noqa: E731
-        jnp.where(y == 1, jax.nn.log_sigmoid(z), jax.nn.log_sigmoid(-z)))
+    def focal(y, z):
+        p_true = jnp.where(y == 1, jax.nn.sigmoid(z), jax.nn.sigmoid(-z))
+        return -(1 - p_true) ** 2 * jnp.where(y == 1, jax.nn.log_sigmoid(z), jax.nn.log_sigmoid(-z))
+
     r = nllax.audit(focal, support="binary", a=1.0)
     for z in (-3.0, 0.0, 2.0):
         s = np.exp(r.log_prob(np.array([0, 1]), z)).sum()

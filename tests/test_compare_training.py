@@ -84,7 +84,8 @@ def _load(name):
         return _standardise(d.data), y, 1, gaussian_nll, l2_mean, len(y) / SIGMA**2
     if name == "cancer":
         d = datasets.load_breast_cancer()
-        return _standardise(d.data), d.target.astype(float), 1, bernoulli_nll, bce_mean, len(d.target)
+        y = d.target.astype(float)
+        return _standardise(d.data), y, 1, bernoulli_nll, bce_mean, len(y)
     d = datasets.load_digits()
     return _standardise(d.data), d.target, 10, categorical_nll, ce_mean, len(d.target)
 

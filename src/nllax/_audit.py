@@ -80,7 +80,7 @@ _LOG_TINY = math.log(1e-300)
 _LOG_HUGE = math.log(1e150)  # far end of an infinite ray: |y - origin| <= 1e150, so y**2 is finite
 _TAIL_STEP = math.log(10.0)  # spacing of the points that fit a power law at the ends
 
-_COUNT_CHUNK = 1 << 14
+_COUNT_CHUNK = 1 << 12
 _COUNT_MAX = 1 << 22
 
 _SUPPORTS = ("real", "positive", "unit", "binary", "counts")
@@ -167,6 +167,10 @@ class Audit:
         """The implied log density (or mass), ``-corrected_nll(y, pred)``."""
         return -self.corrected_nll(y, pred)
 
+    def density(self, y: Any, pred: Any) -> np.ndarray:
+        """The implied density (or mass) :math:`h(y)\\,e^{-a\\ell(y,\\hat y)}/Z_a(\\hat y)`."""
+        return np.exp(self.log_prob(y, pred))
+
 
 # --------------------------------------------------------------------------- evaluation
 
@@ -250,7 +254,7 @@ def _discrete(loss, base, support, pred, a) -> tuple[float, float]:
 def _counts(loss, base, pred, a) -> tuple[float, float]:
     """log sum_{k >= 0} h(k) exp(-a loss(k, pred)): exact partial sums, then a tail bound.
 
-    Terms are summed exactly for k < N, N doubling from 2^14 up to 2^22 while the last
+    Terms are summed exactly for k < N, N doubling from 2^12 up to 2^22 while the last
     term is above 1e-18 of the sum. The tail beyond N is bounded by the ratio test: if
     the last 64 ratios t_{k+1}/t_k are at most r < 1 (terms eventually log-concave, as
     for every exponential-family count model), the tail is at most t_N r / (1 - r). If
@@ -736,7 +740,7 @@ def audit(
     singularity), :math:`Z = \infty`. The reported ``error`` adds the Kronrod estimates
     and the disagreement of the two fitted tails. **Discrete supports**: binary and
     categorical sums are exact (rounding only); counts are summed exactly up to
-    :math:`N` (doubling from :math:`2^{14}` to :math:`2^{22}` while terms are above
+    :math:`N` (doubling from :math:`2^{12}` to :math:`2^{22}` while terms are above
     :math:`10^{-18}` of the sum) and the tail is bounded by the ratio test
     (:math:`t_N r/(1-r)` when the last ratios are at most :math:`r<1`) or, for
     power-law terms, extrapolated (:math:`p \le 1` diverges).

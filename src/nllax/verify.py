@@ -371,7 +371,8 @@ class TrainingComparison(NamedTuple):
 
 
 def _max_abs(tree: Any, dtype) -> jax.Array:
-    leaves = [jnp.max(jnp.abs(x), initial=0.0).astype(dtype) for x in jax.tree_util.tree_leaves(tree)]
+    leaves = [jnp.max(jnp.abs(x), initial=0.0).astype(dtype)
+              for x in jax.tree_util.tree_leaves(tree)]
     return jnp.max(jnp.stack(leaves))
 
 
@@ -388,7 +389,8 @@ def _scalar_value(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
     return value
 
 
-def _train_both(f, g, optimizer, optimizer_g, steps, scaling, minibatches, trajectory, params0, ratio, args):
+def _train_both(f, g, optimizer, optimizer_g, steps, scaling, minibatches, trajectory,
+                params0, ratio, args):
     import optax  # a runtime dependency; imported here so `import nllax.verify` stays light
 
     if ratio is None:  # estimated inside the compiled program (eager autodiff is slow)
@@ -460,7 +462,8 @@ def compare_training(
     r"""Trains on :math:`f` and on :math:`g` from the same start and compares, step by step.
 
     Both runs start at ``params0`` and take ``steps`` updates with the same optax
-    ``optimizer`` (or ``optimizer_g`` for :math:`g`); :math:`g`'s run is adjusted by the ratio :math:`a` of
+    ``optimizer`` (or ``optimizer_g`` for :math:`g`); :math:`g`'s run is adjusted by the
+    ratio :math:`a` of
     :math:`\nabla f = a\nabla g` (``ratio``; when ``None``, :func:`gradient_ratio` of
     ``f`` and ``g`` at ``params0``, on the first minibatch with ``minibatches=True``)
     according to ``scaling``:
@@ -598,5 +601,5 @@ def compare_training(
         ratio = jnp.asarray(ratio)
         if ratio.shape != ():
             raise ValueError(f"{fn}: `ratio` must be a scalar, got shape {ratio.shape}.")
-    return _train_both_jit(f, g, optimizer, optimizer_g, steps, scaling, bool(minibatches), bool(trajectory),
-                           params0, ratio, args)
+    return _train_both_jit(f, g, optimizer, optimizer_g, steps, scaling, bool(minibatches),
+                           bool(trajectory), params0, ratio, args)
