@@ -19,6 +19,8 @@ from nllax import poisson as poisson
 
 from nllax import losses as losses
 from nllax import verify as verify
+from nllax._audit import Audit as Audit
+from nllax._audit import audit as audit
 from nllax._checks import checked as checked
 from nllax._equivalences import Equivalence as Equivalence
 from nllax._equivalences import EquivalenceCheck as EquivalenceCheck
@@ -54,6 +56,8 @@ __all__ = [
     "poisson",
     "losses",
     "verify",
+    "audit",
+    "Audit",
     "checked",
     "Equivalence",
     "EquivalenceCheck",

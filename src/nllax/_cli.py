@@ -19,6 +19,8 @@ Usage::
 
     nllax report [--dtype float32|float64] [--n N] [--device all|cpu|cpu:0,...] [--seed S] [--json]
     python -m nllax [report] ...
+    nllax audit MODULE:FUNCTION --support SUPPORT [--a A] [--predictions LIST] [--swap]
+                [--base MODULE:FUNCTION] [--json]     (nllax.audit on any loss)
 
 ``--dtype float64`` turns on JAX's 64-bit mode for this command only (inside
 ``jax.enable_x64``); the library itself never changes global configuration.
@@ -536,7 +538,109 @@ def build_parser() -> argparse.ArgumentParser:
                           "platform ('cpu', 'gpu', 'tpu'), or 'cpu:0'; comma-separated")
     rep.add_argument("--seed", type=int, default=0, help="seed of the generated data")
     rep.add_argument("--json", action="store_true", help="print one JSON document")
+    aud = sub.add_parser(
+        "audit", help="is a loss an NLL up to a * loss + b? (nllax.audit)",
+        description="Runs nllax.audit on LOSS, a function loss(y, pred) -> scalar for one "
+                    "target and one prediction, given as MODULE:FUNCTION (the current "
+                    "directory is importable). Exit status 0 when it is a likelihood, 1 when "
+                    "not, 2 on a usage error.",
+    )
+    aud.add_argument("loss", metavar="MODULE:FUNCTION",
+                     help="e.g. optax.losses:huber_loss or mylosses:my_loss")
+    aud.add_argument("--support", required=True, type=_audit_support, metavar="SUPPORT",
+                     help="real, positive, unit, binary, counts, or categorical:K")
+    aud.add_argument("--a", type=float, default=None, metavar="A",
+                     help="the scale to test (default: search for the scales that work)")
+    aud.add_argument("--predictions", default=None, metavar="LIST",
+                     help="predictions to compare: comma-separated numbers, or a JSON list "
+                          "(one list of K logits per prediction for categorical); write "
+                          "--predictions=-1,0,2 when the list starts with a minus")
+    aud.add_argument("--swap", action="store_true",
+                     help="the function takes (prediction, target), as optax's losses do")
+    aud.add_argument("--base", default=None, metavar="MODULE:FUNCTION",
+                     help="log h(y) of a base measure, e.g. for counts -log(k!)")
+    aud.add_argument("--json", action="store_true", help="print one JSON document")
     return parser
+
+
+def _audit_support(text: str) -> Any:
+    if text.startswith("categorical:"):
+        k = text.partition(":")[2]
+        if not k.isdigit() or int(k) < 2:
+            raise argparse.ArgumentTypeError(f"categorical:K needs an integer K >= 2, got {text!r}")
+        return ("categorical", int(k))
+    if text not in ("real", "positive", "unit", "binary", "counts"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: use real, positive, unit, binary, counts or categorical:K")
+    return text
+
+
+def _audit_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """``nllax audit``: resolves the functions, runs nllax.audit, prints the verdict."""
+    import importlib
+    import os
+
+    import nllax
+
+    if os.getcwd() not in sys.path:  # `nllax audit mylosses:f` finds ./mylosses.py
+        sys.path.insert(0, os.getcwd())
+
+    def resolve(spec: str, what: str):
+        module, sep, attr = spec.partition(":")
+        if not sep or not module or not attr:
+            parser.error(f"{what} {spec!r}: give MODULE:FUNCTION, e.g. optax.losses:huber_loss")
+        try:
+            obj = importlib.import_module(module)
+        except ImportError as e:
+            parser.error(f"{what} {spec!r}: cannot import {module!r} ({e})")
+        for part in attr.split("."):
+            if not hasattr(obj, part):
+                parser.error(f"{what} {spec!r}: {module!r} has no attribute {attr!r}")
+            obj = getattr(obj, part)
+        if not callable(obj):
+            parser.error(f"{what} {spec!r} is not callable")
+        return obj
+
+    fn = resolve(args.loss, "loss")
+    loss = (lambda y, p: fn(p, y)) if args.swap else fn
+    base = resolve(args.base, "--base") if args.base else None
+    preds = None
+    if args.predictions is not None:
+        text = args.predictions.strip()
+        try:
+            preds = np.asarray(json.loads(text) if text.startswith("[") else
+                               [float(v) for v in text.split(",") if v.strip()], np.float64)
+        except ValueError as e:
+            parser.error(f"--predictions {args.predictions!r}: {e}")
+    try:
+        r = nllax.audit(loss, support=args.support, predictions=preds, a=args.a, base=base)
+    except (TypeError, ValueError) as e:
+        parser.error(f"audit {args.loss}: {e}")
+    shown = r.predictions if preds is None else preds
+    doc = {
+        "loss": args.loss, "support": list(r.support) if isinstance(r.support, tuple)
+        else r.support, "is_likelihood": r.is_likelihood, "a": r.a, "b": r.b,
+        "scales": r.scales, "variation": r.variation, "reason": r.reason,
+        "predictions": np.asarray(shown).tolist(),
+        "log_normalizer": r.log_normalizer.tolist(), "error": r.error.tolist(),
+        "search": [list(pair) for pair in r.search],
+    }
+    if args.json:
+        print(json.dumps(_finite_or_null(doc), indent=2, allow_nan=False))
+    else:
+        support = (args.support if isinstance(args.support, str)
+                   else f"categorical:{args.support[1]}")
+        lines = [f"nllax audit {args.loss} (support {support})",
+                 f"  verdict    {r.reason}",
+                 f"  a          {r.a:.12g} ({r.scales})",
+                 f"  b = log Z  {'-' if r.b is None else format(r.b, '.12g')}"]
+        for p, lz, err in zip(np.asarray(shown).tolist(), r.log_normalizer, r.error):
+            lines.append(f"  log Z at {p}: {lz:.12g} (error {err:.1e})")
+        if r.search:
+            pairs = ", ".join(f"a={a:.6g}: {v:.2g}" for a, v in r.search[:12])
+            lines.append(f"  search     {pairs}{' ...' if len(r.search) > 12 else ''}")
+        print("\n".join(lines))
+    return 0 if r.is_likelihood else 1
 
 
 def _finite_or_null(x: Any) -> Any:
@@ -563,6 +667,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = ["report", *argv]
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "audit":
+        return _audit_command(args, parser)
 
     import jax
 

@@ -29,6 +29,10 @@ are NaN because :math:`\lVert u\rVert = 0`).
 
 Evaluate at a generic point, not at a stationary point: there the gradients are rounding
 noise and their ratio means nothing.
+
+:func:`compare_training` goes one step further: it trains on both objectives from the same
+start, with the learning rate of :math:`g` scaled by :math:`a`, and returns how far the
+two trajectories drift apart, step by step (any pytree model, neural networks included).
 """
 
 from __future__ import annotations
@@ -41,7 +45,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["GradientRatio", "assert_proportional", "default_rtol", "gradient_ratio"]
+__all__ = [
+    "GradientRatio",
+    "TrainingComparison",
+    "assert_proportional",
+    "compare_training",
+    "default_rtol",
+    "gradient_ratio",
+]
 
 _FN = "nllax.verify"
 
@@ -312,3 +323,283 @@ def _worst_leaf(grad_f, grad_g, res, expected, dt) -> str:
     nf = float(res.grad_f_norm)
     share = miss / nf if nf > 0 and math.isfinite(nf) else math.nan
     return f"{name}: leaf ratio {r:.9g}, |grad f - a grad g| there / |grad f| = {share:.3e}"
+
+
+# ----------------------------------------------------------------------------- training
+
+_SCALINGS = ("lr", "none", "gradient")
+
+
+class TrainingComparison(NamedTuple):
+    """The result of :func:`compare_training`; a pytree (it can leave ``jit``).
+
+    Step ``t`` (``t = 1 .. steps``) is the state after ``t`` updates; index ``t - 1`` of
+    every per-step array.
+
+    Attributes:
+      ratio: the :math:`a` used (given, or :func:`gradient_ratio` at ``params0``), scalar.
+      params_f, params_g: the final parameters of the two runs (pytrees like ``params0``).
+      max_abs_diff: :math:`\\max_i |\\theta^f_{t,i} - \\theta^g_{t,i}|` over every entry
+        of every leaf, shape ``(steps,)``.
+      max_rel_diff: ``max_abs_diff`` divided by :math:`\\max_i |\\theta^f_{t,i}|` (a
+        normwise relative difference: a parameter crossing zero does not make it
+        infinite), shape ``(steps,)``.
+      leaf_max_abs_diff: ``max_abs_diff`` for each leaf alone, a pytree like ``params0``
+        of ``(steps,)`` arrays: which layer drifts first.
+      value_f, value_g: :math:`f(\\theta^f_{t-1})` and :math:`g(\\theta^g_{t-1})`, the
+        objectives at the start of each step (the training curves), shape ``(steps,)``.
+      trajectory_f, trajectory_g: with ``trajectory=True``, every iterate
+        :math:`\\theta_0, \\ldots, \\theta_{\\text{steps}}` (each leaf with a leading axis
+        of ``steps + 1``); otherwise ``None``.
+    """
+
+    ratio: jax.Array
+    params_f: Any
+    params_g: Any
+    max_abs_diff: jax.Array
+    max_rel_diff: jax.Array
+    leaf_max_abs_diff: Any
+    value_f: jax.Array
+    value_g: jax.Array
+    trajectory_f: Any = None
+    trajectory_g: Any = None
+
+    @property
+    def worst_rel_diff(self) -> jax.Array:
+        """The largest ``max_rel_diff`` over all steps."""
+        return jnp.max(self.max_rel_diff)
+
+
+def _max_abs(tree: Any, dtype) -> jax.Array:
+    leaves = [jnp.max(jnp.abs(x), initial=0.0).astype(dtype)
+              for x in jax.tree_util.tree_leaves(tree)]
+    return jnp.max(jnp.stack(leaves))
+
+
+def _scalar_value(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
+    def value(p, *args):
+        out = jnp.asarray(fn(p, *args))
+        if out.shape != () or not jnp.issubdtype(out.dtype, jnp.floating):
+            raise ValueError(
+                f"{_FN}.compare_training: `{name}` must return a real floating scalar, got "
+                f"shape {out.shape} and dtype {out.dtype}."
+            )
+        return out
+
+    return value
+
+
+def _train_both(f, g, optimizer, optimizer_g, steps, scaling, minibatches, trajectory,
+                params0, ratio, args):
+    import optax  # a runtime dependency; imported here so `import nllax.verify` stays light
+
+    if ratio is None:  # estimated inside the compiled program (eager autodiff is slow)
+        first = jax.tree_util.tree_map(lambda x: x[0], args) if minibatches else args
+        ratio = _compare(_grad(f, "f", params0, first), _grad(g, "g", params0, first)).ratio
+
+    vg_f = jax.value_and_grad(_scalar_value(f, "f"))
+    vg_g = jax.value_and_grad(_scalar_value(g, "g"))
+    leaves0 = jax.tree_util.tree_leaves(params0)
+    dt = _compute_dtype(list(leaves0))
+
+    def times_a(tree):
+        return jax.tree_util.tree_map(lambda x: x * ratio.astype(x.dtype), tree)
+
+    def step(carry, batch):
+        pf, sf, pg, sg = carry
+        data = batch if minibatches else args
+        value_f, grad_f = vg_f(pf, *data)
+        value_g, grad_g = vg_g(pg, *data)
+        if scaling == "gradient":
+            grad_g = times_a(grad_g)
+        upd_f, sf = optimizer.update(grad_f, sf, pf)
+        upd_g, sg = optimizer_g.update(grad_g, sg, pg)
+        if scaling == "lr":
+            upd_g = times_a(upd_g)
+        pf = optax.apply_updates(pf, upd_f)
+        pg = optax.apply_updates(pg, upd_g)
+        diff = jax.tree_util.tree_map(lambda a, b: jnp.abs(a - b), pf, pg)
+        leaf = jax.tree_util.tree_map(lambda d: jnp.max(d, initial=0.0).astype(dt), diff)
+        big = _max_abs(pf, dt)
+        worst = _max_abs(diff, dt)
+        rel = worst / jnp.where(big > 0, big, 1.0)
+        out = (worst, rel, leaf, value_f.astype(dt), value_g.astype(dt))
+        if trajectory:
+            out = out + (pf, pg)
+        return (pf, sf, pg, sg), out
+
+    carry0 = (params0, optimizer.init(params0), params0, optimizer_g.init(params0))
+    xs = args if minibatches else None
+    (pf, _, pg, _), out = jax.lax.scan(step, carry0, xs, length=steps)
+    traj_f = traj_g = None
+    if trajectory:
+
+        def prepend(x0, xs_):
+            return jnp.concatenate([jnp.asarray(x0)[None].astype(xs_.dtype), xs_])
+
+        traj_f = jax.tree_util.tree_map(prepend, params0, out[5])
+        traj_g = jax.tree_util.tree_map(prepend, params0, out[6])
+    return TrainingComparison(ratio.astype(dt), pf, pg, out[0], out[1], out[2], out[3], out[4],
+                              traj_f, traj_g)
+
+
+_train_both_jit = jax.jit(_train_both, static_argnums=(0, 1, 2, 3, 4, 5, 6, 7))
+
+
+def compare_training(
+    f: Callable[..., Any],
+    g: Callable[..., Any],
+    params0: Any,
+    *args: Any,
+    optimizer: Any,
+    steps: int,
+    ratio: Any = None,
+    scaling: str = "lr",
+    optimizer_g: Any = None,
+    minibatches: bool = False,
+    trajectory: bool = False,
+) -> TrainingComparison:
+    r"""Trains on :math:`f` and on :math:`g` from the same start and compares, step by step.
+
+    Both runs start at ``params0`` and take ``steps`` updates with the same optax
+    ``optimizer`` (or ``optimizer_g`` for :math:`g`); :math:`g`'s run is adjusted by the
+    ratio :math:`a` of
+    :math:`\nabla f = a\nabla g` (``ratio``; when ``None``, :func:`gradient_ratio` of
+    ``f`` and ``g`` at ``params0``, on the first minibatch with ``minibatches=True``)
+    according to ``scaling``:
+
+    * ``"lr"`` (default): every update of :math:`g`'s optimizer is multiplied by
+      :math:`a`, i.e. **the learning rate of g is** :math:`\eta\cdot a` for an optimizer
+      built with learning rate :math:`\eta` (every optax alias: its update is
+      :math:`-\eta` times a direction that does not depend on :math:`\eta`; weight decay
+      and schedules included). This is the statement for **SGD** (with or without
+      momentum or Nesterov, any update linear in the gradient): if
+      :math:`\nabla f = a\nabla g` then SGD on :math:`f` with :math:`\eta` and SGD on
+      :math:`g` with :math:`\eta a` take the same steps,
+
+      .. math::
+
+          \theta_{t+1} = \theta_t - \eta\nabla f(\theta_t)
+          = \theta_t - (\eta a)\nabla g(\theta_t),
+
+      so the trajectories are identical in exact arithmetic and differ only by
+      rounding, step for step.
+    * ``"none"``: :math:`g` is trained with the same optimizer unchanged. This is the
+      statement for **Adam** (and RMSProp, Adagrad, sign methods), whose update is
+      invariant to a positive rescaling of the gradient except through :math:`\epsilon`.
+      With :math:`\nabla f = a\nabla g` the moments of :math:`f`'s run are
+      :math:`m^f = a m`, :math:`v^f = a^2 v`, hence
+
+      .. math::
+
+          \frac{\hat m^f}{\sqrt{\hat v^f} + \epsilon} = \frac{\hat m}{\sqrt{\hat v} + \epsilon/a}:
+
+      **Adam(η, ε) on f is exactly Adam(η, ε/a) on g** (``eps_root`` becomes
+      ``eps_root / a**2``). With the same :math:`\epsilon` on both, from a common state
+      the two updates of each coordinate differ by at most
+
+      .. math::
+
+          \eta\,\frac{|\hat m|}{\sqrt{\hat v}}\,
+          \min\Bigl(\bigl|1 - \tfrac1a\bigr|\frac{\epsilon}{\sqrt{\hat v}},\;
+          \frac{|\sqrt a - 1|}{\sqrt a + 1}\Bigr)
+
+      (from :math:`|\frac{1}{s+\epsilon_1} - \frac{1}{s+\epsilon_2}| =
+      \frac{|\epsilon_1-\epsilon_2|}{(s+\epsilon_1)(s+\epsilon_2)}` with
+      :math:`s = \sqrt{\hat v}`, bounded once by :math:`|\epsilon_1-\epsilon_2|/s^2`
+      and once by its maximum over :math:`s`, reached at
+      :math:`s = \sqrt{\epsilon_1\epsilon_2}`): relative to the step, a deviation of
+      :math:`|1 - 1/a|\,\epsilon/\sqrt{\hat v}`, negligible wherever the gradient is
+      well above :math:`\epsilon`, and never more than :math:`|\sqrt a - 1|/(\sqrt a + 1)`
+      of the step. With ``eps=0`` the two runs agree to rounding.
+    * ``"gradient"``: :math:`g`'s gradient is multiplied by :math:`a` before the
+      optimizer, i.e. the run trains :math:`a\,g`, whose gradient is :math:`\nabla f`:
+      the same trajectory as :math:`f`'s for every optimizer (to rounding), Adam's
+      :math:`\epsilon` included. A check of :math:`a` itself.
+
+    **Minibatches.** With ``minibatches=True`` every leaf of ``*args`` has a leading axis
+    of length ``steps`` and step :math:`t` gets slice :math:`t` (pre-drawn minibatches).
+    A loss with ``reduction="mean"`` over a batch of :math:`B` observations is
+    :math:`1/B` times the same loss with ``reduction="sum"``, so **changing mean to sum
+    multiplies a by the batch size**: the NLL (a sum) against a mean loss has
+    :math:`a = B\,a_{\text{sum}}` (e.g. :math:`B/(2\sigma^2)` for the Gaussian NLL
+    against the MSE, :math:`B` for BCE and cross entropy against their means). The
+    learning rate that reproduces the NLL's run with a mean loss is therefore
+    :math:`\eta a` with the *batch* size in :math:`a`; with batches of unequal sizes
+    (a smaller last batch) :math:`a` changes from step to step, no single learning rate
+    reproduces the run, and ``max_rel_diff`` shows where it departs.
+
+    Args:
+      f, g: objectives ``f(params, *args) -> scalar`` (an NLL and a loss, say).
+      params0: the common start, any pytree of floating arrays.
+      *args: the data, passed to both objectives at every step (or sliced per step,
+        see ``minibatches``).
+      optimizer: an optax ``GradientTransformation`` (``optax.sgd(1e-3)``,
+        ``optax.adam(1e-3)``, ...), the one :math:`f` is trained with. Build it once and
+        reuse it: the compiled training loop is cached on the objectives, the optimizer
+        object and the static options.
+      steps: the number of updates (a Python int >= 1).
+      ratio: :math:`a`; ``None`` estimates it with :func:`gradient_ratio` at
+        ``params0``. A non-finite or non-positive ratio is not refused (it may be traced)
+        and simply gives diverging runs under ``"lr"``/``"gradient"``.
+      scaling: ``"lr"``, ``"none"`` or ``"gradient"``, as above.
+      optimizer_g: the optimizer of :math:`g`'s run when it differs (default: the same
+        ``optimizer``); e.g. ``optax.adam(lr, eps=eps / a)`` reproduces Adam(lr, eps) on
+        :math:`f` exactly, with ``scaling="none"``. ``scaling`` applies on top of it.
+      minibatches: whether ``args`` hold one minibatch per step (leading axis ``steps``).
+      trajectory: also return every iterate of both runs (memory ``2 (steps + 1)``
+        copies of the parameters).
+
+    Returns:
+      A :class:`TrainingComparison`: the ratio used, both final parameters, the per-step
+      maximum absolute and relative parameter differences (overall and per leaf), the
+      training curves of both runs, and optionally both trajectories. One compiled
+      ``lax.scan`` runs both trainings.
+
+    Raises:
+      ValueError / TypeError at trace time: an objective that does not return a real
+      scalar, empty or non-floating parameters, an optimizer without ``init``/``update``,
+      ``steps`` that is not a positive int, an unknown ``scaling``, minibatch leaves whose
+      leading axis is not ``steps``.
+
+    Example:
+      >>> import jax.numpy as jnp, optax, nllax
+      >>> x = jnp.linspace(-1.0, 1.0, 20); y = 0.5 - x + 0.1 * jnp.sin(9.0 * x)
+      >>> nll = lambda w, x, y: nllax.gaussian.nll(y, w[0] + w[1] * x, 0.5)
+      >>> mse = lambda w, x, y: nllax.losses.mse(y, w[0] + w[1] * x)
+      >>> r = nllax.verify.compare_training(nll, mse, jnp.zeros(2), x, y,
+      ...                                   optimizer=optax.sgd(1e-3), steps=200)
+      >>> float(r.ratio)  # n / (2 sigma^2) = 20 / 0.5
+      40.0
+      >>> bool(r.worst_rel_diff < 1e-5)  # the same trajectory, to float32 rounding
+      True
+    """
+    fn = f"{_FN}.compare_training"
+    _check_params(params0)
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ValueError(f"{fn}: `steps` must be a positive Python int, got {steps!r}.")
+    steps = int(steps)
+    if scaling not in _SCALINGS:
+        raise ValueError(f"{fn}: `scaling` must be one of {_SCALINGS}, got {scaling!r}.")
+    optimizer_g = optimizer if optimizer_g is None else optimizer_g
+    for name, opt in (("optimizer", optimizer), ("optimizer_g", optimizer_g)):
+        if not (callable(getattr(opt, "init", None)) and callable(getattr(opt, "update", None))):
+            raise TypeError(
+                f"{fn}: `{name}` must be an optax GradientTransformation (with init and "
+                f"update), got {type(opt).__name__}."
+            )
+    if minibatches:
+        for path, leaf in jax.tree_util.tree_flatten_with_path(args)[0]:
+            shape = np.shape(leaf)
+            if not shape or shape[0] != steps:
+                raise ValueError(
+                    f"{fn}: with minibatches=True every leaf of `args` needs a leading axis "
+                    f"of length steps={steps}; args{jax.tree_util.keystr(path)} has shape "
+                    f"{shape}."
+                )
+    if ratio is not None:
+        ratio = jnp.asarray(ratio)
+        if ratio.shape != ():
+            raise ValueError(f"{fn}: `ratio` must be a scalar, got shape {ratio.shape}.")
+    return _train_both_jit(f, g, optimizer, optimizer_g, steps, scaling, bool(minibatches),
+                           bool(trajectory), params0, ratio, args)
