@@ -16,6 +16,7 @@ from nllax import laplace as laplace
 from nllax import bernoulli as bernoulli
 from nllax import categorical as categorical
 from nllax import poisson as poisson
+from nllax import logistic as logistic
 
 from nllax import losses as losses
 from nllax import verify as verify
@@ -54,6 +55,7 @@ __all__ = [
     "bernoulli",
     "categorical",
     "poisson",
+    "logistic",
     "losses",
     "verify",
     "audit",

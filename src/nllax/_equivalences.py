@@ -5,17 +5,17 @@ r"""The table of exact affine relations ``NLL = a * loss + b``, as data.
 data (its weighted, masked count :math:`n = \sum w`, and for Poisson :math:`\sum \log k!`)
 and of the noise parameters:
 
-=================  =============  ===========================  ==============================
-name               loss           a                            b
-=================  =============  ===========================  ==============================
-``sse``            SSE            :math:`1/(2\sigma^2)`        :math:`(n/2)\log 2\pi\sigma^2`
-``mse``            MSE            :math:`n/(2\sigma^2)`        :math:`(n/2)\log 2\pi\sigma^2`
-``sae``            SAE            :math:`1/\beta`              :math:`n\log 2\beta`
-``mae``            MAE            :math:`n/\beta`              :math:`n\log 2\beta`
-``binary_c...``     BCE (sum)      1                            0
-``cross_entropy``  CE (sum)       1                            0
-``poisson``        Poisson loss   1                            :math:`\sum_i w_i\log k_i!`
-=================  =============  ===========================  ==============================
+========================  =============  =====================  ==============================
+name                      loss           a                      b
+========================  =============  =====================  ==============================
+``sse``                   SSE            :math:`1/(2\sigma^2)`  :math:`(n/2)\log 2\pi\sigma^2`
+``mse``                   MSE            :math:`n/(2\sigma^2)`  :math:`(n/2)\log 2\pi\sigma^2`
+``sae``                   SAE            :math:`1/\beta`        :math:`n\log 2\beta`
+``mae``                   MAE            :math:`n/\beta`        :math:`n\log 2\beta`
+``binary_cross_entropy``  BCE (sum)      1                      0
+``cross_entropy``         CE (sum)       1                      0
+``poisson``               Poisson loss   1                      :math:`\sum_i w_i\log k_i!`
+========================  =============  =====================  ==============================
 
 Because ``a`` does not depend on the model's parameters,
 :math:`\nabla_\theta\mathrm{NLL} = a\,\nabla_\theta\mathrm{loss}`: both objectives have
@@ -46,7 +46,6 @@ import jax
 import jax.numpy as jnp
 
 from nllax import _reduce as R
-from nllax import bernoulli, categorical, gaussian, laplace, losses, poisson
 
 __all__ = ["Equivalence", "EquivalenceCheck", "equivalences", "register"]
 
@@ -119,14 +118,14 @@ class Equivalence:
 _FN = "nllax.equivalences"
 
 
-def _n(y, weights, where, dtype):
+def count(y, weights, where, dtype):
     y = jnp.asarray(y)
     mask = R.as_mask(where, y.shape, _FN)
     w = None if weights is None else jnp.asarray(weights, dtype)
     return R.count(y.shape, w, mask, dtype)
 
 
-def _scalar_noise(value, name, table):
+def scalar_noise(value, name, table):
     value = jnp.asarray(value)
     if value.ndim != 0:
         raise ValueError(
@@ -142,7 +141,7 @@ def _dtype(*xs):
     return R.float_dtype(*xs)
 
 
-def _location_scale(name, family, loss_fn, mean, a_per_scale, b_per_obs, family_text, formula):
+def location_scale_row(name, family, loss_fn, mean, a_per_scale, b_per_obs, family_text, formula):
     """A row whose constants are ``a = (n or 1) * a_per_scale(s)`` and
     ``b = n * b_per_obs(s)`` for one scalar noise scale ``s``."""
 
@@ -150,9 +149,9 @@ def _location_scale(name, family, loss_fn, mean, a_per_scale, b_per_obs, family_
         return family.nll(y, loc, scale, weights=weights, where=where)
 
     def _scale_and_count(y, scale, weights, where):
-        s = _scalar_noise(scale, "scale", name)
+        s = scalar_noise(scale, "scale", name)
         dt = _dtype(y, scale, weights)
-        return s.astype(dt), _n(y, weights, where, dt)
+        return s.astype(dt), count(y, weights, where, dt)
 
     def a(y, *, scale=1.0, weights=None, where=None):
         s, n = _scale_and_count(y, scale, weights, where)
@@ -165,8 +164,11 @@ def _location_scale(name, family, loss_fn, mean, a_per_scale, b_per_obs, family_
     return Equivalence(nll, loss_fn, a, b, name, family_text, ("scale",), formula)
 
 
-def _gaussian(name, loss_fn, mean):
-    return _location_scale(
+def gaussian_row(name, loss_fn, mean):
+    """The SSE / MSE row (``mean``: the loss is divided by n)."""
+    from nllax import gaussian
+
+    return location_scale_row(
         name, gaussian, loss_fn, mean,
         lambda s: 1.0 / (2.0 * jnp.square(s)),
         lambda s: 0.5 * (math.log(2 * math.pi) + 2 * jnp.log(s)),
@@ -175,8 +177,11 @@ def _gaussian(name, loss_fn, mean):
     )
 
 
-def _laplace(name, loss_fn, mean):
-    return _location_scale(
+def laplace_row(name, loss_fn, mean):
+    """The SAE / MAE row."""
+    from nllax import laplace
+
+    return location_scale_row(
         name, laplace, loss_fn, mean,
         lambda s: 1.0 / s,
         lambda s: math.log(2.0) + jnp.log(s),
@@ -185,15 +190,15 @@ def _laplace(name, loss_fn, mean):
     )
 
 
-def _one(y, *, weights=None, where=None):
+def one(y, *, weights=None, where=None):
     return jnp.ones((), _dtype(y, weights))
 
 
-def _zero(y, *, weights=None, where=None):
+def zero(y, *, weights=None, where=None):
     return jnp.zeros((), _dtype(y, weights))
 
 
-def _log_factorials(counts, *, weights=None, where=None):
+def log_factorials(counts, *, weights=None, where=None):
     dt = _dtype(counts, weights)
     k = jnp.asarray(counts).astype(dt)
     terms = jax.scipy.special.gammaln(k + 1.0)
@@ -211,24 +216,3 @@ def register(eq: Equivalence) -> Equivalence:
         raise ValueError(f"nllax.equivalences: a row named {eq.name!r} exists already")
     _TABLE[eq.name] = eq
     return eq
-
-
-register(_gaussian("sse", losses.sse, mean=False))
-register(_gaussian("mse", losses.mse, mean=True))
-register(_laplace("sae", losses.sae, mean=False))
-register(_laplace("mae", losses.mae, mean=True))
-register(Equivalence(
-    lambda y, logits, *, weights=None, where=None: bernoulli.nll(
-        y, logits=logits, weights=weights, where=where),
-    losses.binary_cross_entropy, _one, _zero, "binary_cross_entropy", "Bernoulli(logits)", (),
-    "a = 1, b = 0"))
-register(Equivalence(
-    lambda labels, logits, *, weights=None, where=None: categorical.nll(
-        labels, logits=logits, weights=weights, where=where),
-    losses.cross_entropy, _one, _zero, "cross_entropy", "Categorical(logits)", (),
-    "a = 1, b = 0"))
-register(Equivalence(
-    lambda counts, log_rate, *, weights=None, where=None: poisson.nll(
-        counts, log_rate=log_rate, weights=weights, where=where),
-    losses.poisson, _one, _log_factorials, "poisson", "Poisson(log-rate)", (),
-    "a = 1, b = sum log(k!)"))

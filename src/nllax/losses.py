@@ -31,6 +31,8 @@ import jax.numpy as jnp
 
 import nllax.bernoulli
 import nllax.categorical
+import nllax.poisson
+from nllax import _equivalences as E
 from nllax import _family as F
 from nllax import _math as M
 
@@ -151,3 +153,25 @@ poisson = F.loss(_POISSON, r"""Poisson loss :math:`e^{\eta} - k\eta` with log-ra
     Equal to the Poisson NLL minus :math:`\log k!`. Counts must be non-negative
     integers (NaN otherwise). Gradient: :math:`e^\eta - k`.
     """)
+
+
+# The rows of nllax.equivalences for these losses (new losses register theirs beside them).
+E.register(E.gaussian_row("sse", sse, mean=False))
+E.register(E.gaussian_row("mse", mse, mean=True))
+E.register(E.laplace_row("sae", sae, mean=False))
+E.register(E.laplace_row("mae", mae, mean=True))
+E.register(E.Equivalence(
+    lambda y, logits, *, weights=None, where=None: nllax.bernoulli.nll(
+        y, logits=logits, weights=weights, where=where),
+    binary_cross_entropy, E.one, E.zero, "binary_cross_entropy", "Bernoulli(logits)", (),
+    "a = 1, b = 0"))
+E.register(E.Equivalence(
+    lambda labels, logits, *, weights=None, where=None: nllax.categorical.nll(
+        labels, logits=logits, weights=weights, where=where),
+    cross_entropy, E.one, E.zero, "cross_entropy", "Categorical(logits)", (),
+    "a = 1, b = 0"))
+E.register(E.Equivalence(
+    lambda counts, log_rate, *, weights=None, where=None: nllax.poisson.nll(
+        counts, log_rate=log_rate, weights=weights, where=where),
+    poisson, E.one, E.log_factorials, "poisson", "Poisson(log-rate)", (),
+    "a = 1, b = sum log(k!)"))
