@@ -1,0 +1,1 @@
+"""Rows of bench/core.py: one module per group of families (see core.py)."""
