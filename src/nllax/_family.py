@@ -325,16 +325,16 @@ class Positive:
         moves into ``factor``, applied once to the reduced sum."""
         k, v = self.kind, self.v
         if k == "value":
-            return r / v, 1
+            return _divide(r, v), 1
         if k == "square":
-            return r / jnp.sqrt(v), 1
+            return _divide(r, jnp.sqrt(v)), 1
         log_x = v if k == "log" else 0.5 * v
         if log_x.ndim:
             e = jnp.exp(-0.5 * log_x)
             return (r * e) * e, 1
         floor = float(np.log(np.finfo(log_x.dtype).tiny)) + 1.0
         clipped = jnp.maximum(log_x, floor)
-        return r / jnp.exp(clipped), jnp.exp(clipped - log_x)
+        return _divide_exp(r, clipped), jnp.exp(clipped - log_x)
 
     def divide(self, r: jax.Array) -> jax.Array:
         """``r / x`` elementwise (for per-observation code, not a fused sum)."""
@@ -354,6 +354,38 @@ class Positive:
 
     def broadcast_to(self, shape) -> "Positive":
         return Positive(self.kind, jnp.broadcast_to(self.v, shape))
+
+
+@jax.custom_jvp
+def _divide(r, d):
+    """``r / d`` whose derivative is ``(dr - (r / d) dd) / d``: the default rule,
+    ``-r dd / d**2``, is 0 / 0 = NaN at ``r = 0`` once ``d**2`` underflows (a scale of 1e-20
+    in float32)."""
+    return r / d
+
+
+@_divide.defjvp
+def _divide_jvp(primals, tangents):
+    r, d = primals
+    dr, dd = tangents
+    out = r / d
+    return out, (dr - out * dd) / d
+
+
+@jax.custom_jvp
+def _divide_exp(r, log_d):
+    """``r / exp(log_d)`` with the derivative ``dr / exp(log_d) - (r / exp(log_d)) dlog_d``
+    (the default goes through ``exp(log_d)**2``, which underflows)."""
+    return r / jnp.exp(log_d)
+
+
+@_divide_exp.defjvp
+def _divide_exp_jvp(primals, tangents):
+    r, log_d = primals
+    dr, dlog = tangents
+    e = jnp.exp(log_d)
+    out = r / e
+    return out, dr / e - out * dlog
 
 
 # ----------------------------------------------------------------------------------------
@@ -468,9 +500,13 @@ class Family:
         return dict(self.fisher(**kwargs))
 
 
+LOSSES: dict[str, Family] = {}  # qualname -> loss declaration, for the docs' rule table
+
+
 def loss(family: Family, doc: str) -> Callable:
     """The public function of a loss declared as a :class:`Family` with ``sign=+1``: its
     per-observation ``log_prob`` is the loss itself, reduced as the family NLL is."""
+    LOSSES[family.fn_name] = family
     sig = family.signature("nll")
     fn = _make_public(family, "nll", sig)
     fn.__doc__ = doc
@@ -879,3 +915,28 @@ def _weighted(terms, w, mask, dtype):
     if mask is not None:
         return jnp.where(mask, terms, jnp.zeros((), dtype))
     return terms
+
+
+def rules_markdown() -> str:
+    """The table of validity rules of every registered family and declared loss, one row
+    per (argument, rule) with the functions that have it (for docs/checked.md; a test keeps
+    the committed table equal to this)."""
+    rows: dict[tuple[str, str], list[str]] = {}
+    decls = [(f"`{f.name}`", f) for f in FAMILY_OBJECTS.values()]
+    decls += [(f"`losses.{f.name}`", f) for f in LOSSES.values()]
+    for label, fam in decls:
+        c = fam.data.constraint
+        entries = []
+        if c is not None and c.elem is not None and c.message:
+            entries.append((fam.data.name, c.message))
+        for p in fam.flat_params:
+            if p.constraint is not None and p.constraint.elem is not None and p.constraint.message:
+                entries.append((p.name, p.constraint.message))
+        for key in entries:
+            rows.setdefault(key, []).append(label)
+    out = ["| function (name in the message) | argument | rule, as the message says it |",
+           "|---|---|---|"]
+    for (arg, msg), fns in rows.items():
+        out.append(f"| {', '.join(fns)} | `{arg}` | `` `{arg}` {msg} `` |")
+    out.append(f"| every `nll` and loss | `weights` | `` `weights` {WEIGHTS.message} `` |")
+    return "\n".join(out)

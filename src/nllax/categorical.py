@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -132,12 +133,16 @@ def _prepare(labels, params, options, fn, raw):
 
 family = F.Family(
     name="categorical",
-    data=F.Data("labels", F.labels(2), kind="int"),
+    # the rules with K are made per call by `_prepare`; these state them for the docs
+    data=F.Data("labels", dataclasses.replace(
+        F.labels(2), message="must be integers in [0, K) (a label outside the classes)"),
+        kind="int"),
     params=(
         F.OneOf("logits", (
             F.Param("logits", _LOGITS, keyword_only=True, event_ndim=1,
                     doc="unnormalised log-probabilities, class axis `axis`"),
-            F.Param("probs", keyword_only=True, event_ndim=1, to_canonical=jnp.log,
+            F.Param("probs", _simplex(2, 0.0), keyword_only=True, event_ndim=1,
+                    to_canonical=jnp.log,
                     from_canonical=lambda z: jax.nn.softmax(z, axis=-1),
                     doc="probabilities summing to 1 over `axis`"),
         )),
