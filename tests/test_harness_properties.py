@@ -75,6 +75,7 @@ def test_vmap_equals_a_loop(case):
 @pytest.mark.parametrize("case", CASE_LIST, ids=list(CASES))
 def test_same_shapes_trace_once(case):
     choice = case.parametrisations()[0]
+    chex.clear_trace_counter()  # chex counts per code object, across parametrised tests
 
     @jax.jit
     @chex.assert_max_traces(n=1)
