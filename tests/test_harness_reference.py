@@ -155,3 +155,49 @@ def test_eager_equals_reference(x64, case):
     got = H.call(case, "log_prob", H.to_jax(data), {a: H.to_jax(v) for a, v in kw.items()})
     np.testing.assert_allclose(np.asarray(got), case.reference(data, **params),
                                rtol=case.rtol64)
+
+
+FISHER = [(c, p, ch) for c in CASES.values() if c.family.fisher is not None
+          for p in c.normalisation[:1] for ch in c.parametrisations()]
+
+
+@pytest.mark.parametrize("cpc", FISHER, ids=[f"{c.name}-{pid((c, ch))}" for c, _, ch in FISHER])
+def test_fisher_information_is_the_expected_squared_score(x64, cpc):
+    # E[(d log p / d theta)^2] over the data, by the normalisation test's integration,
+    # against the family's declared expected information, for each parameter it declares.
+    case, params, choice = cpc
+    kw = case.convert({k: np.asarray(v, np.float64) for k, v in params.items()}, choice)
+    declared = case.family.fisher_information(**{k: jnp.asarray(v) for k, v in kw.items()})
+    assert declared
+    for name, info in declared.items():
+        others = {k: jnp.asarray(v) for k, v in kw.items() if k != name}
+
+        def score(y, theta):
+            return jax.grad(lambda t: jnp.sum(case.module.log_prob(
+                y, **others, **{name: t}, **case.options)))(theta)
+
+        theta = jnp.asarray(kw[name])
+        if np.ndim(theta):  # an event parameter (logits): the diagonal of the information
+            continue
+        sq = jax.jit(lambda y: score(y, theta) ** 2)
+        total, bound = _integrate_fn(case, kw, lambda y: float(sq(jnp.asarray(y))))
+        np.testing.assert_allclose(total, float(np.asarray(info).reshape(-1)[0]),
+                                   rtol=1e-8, atol=bound, err_msg=name)
+
+
+def _integrate_fn(case, kw, g):
+    """sum/integral of density(y) * g(y) over the support, with an error bound."""
+    k = {a: jnp.asarray(v, jnp.float64) for a, v in kw.items()}
+    lp = jax.jit(lambda y: case.module.log_prob(y, **k, **case.options))
+    s = case.support
+    if s in ("real", "positive", "unit"):
+        lo, hi = {"real": (-np.inf, np.inf), "positive": (0, np.inf), "unit": (0, 1)}[s]
+        f = lambda y: float(np.exp(lp(jnp.asarray(y, jnp.float64)))) * g(y)  # noqa: E731
+        total, err = integrate.quad(f, lo, hi, epsabs=1e-13, epsrel=1e-11, limit=500)
+        return total, 10 * err + 1e-11
+    if s == "binary":
+        return sum(float(np.exp(lp(jnp.float64(y)))) * g(y) for y in (0.0, 1.0)), 1e-13
+    if isinstance(s, tuple) and s[0] == "counts":
+        total = sum(float(np.exp(lp(jnp.float64(y)))) * g(float(y)) for y in range(s[1] + 1))
+        return total, 1e-10
+    pytest.skip(f"no integration for support {s!r}")

@@ -17,6 +17,7 @@ import pytest
 from jax.experimental import checkify
 
 import _harness as H
+import nllax
 from cases import CASES, all_parametrisations, choice_for, invalid_items, pid
 
 INVALID = invalid_items()
@@ -68,13 +69,11 @@ def test_checked_names_the_argument_and_a_mask_exempts_it(item):
     def f(d, k, where):
         return H.call(case, "nll", d, k, where=where)
 
-    checked = jax.jit(checkify.checkify(f, errors=checkify.user_checks))
-    err, _ = checked(d, k, jnp.ones(4, bool))
+    checked = nllax.checked(f)
     with pytest.raises(checkify.JaxRuntimeError,
                        match=re.escape(f"{case.family.fn_name}: `{arg}`")):
-        err.throw()
-    err, masked = checked(d, k, where)
-    err.throw()  # the invalid observation is masked: no error
+        checked(d, k, jnp.ones(4, bool))
+    masked = checked(d, k, where)  # the invalid observation is masked: no error
     # ... and the value is the NLL of the other three, as if indexed out
     d3, k3 = H.drop(case, data, kw)
     want = H.call(case, "nll", H.to_jax(d3, jnp.float32),
@@ -108,10 +107,8 @@ def test_invalid_weights_are_nan_and_checked(case):
     for bad in (-1.0, jnp.nan, jnp.inf):
         w = jnp.array([1.0, bad, 1.0, 1.0])
         assert np.isnan(float(f(d, k, w)))
-    err, _ = jax.jit(checkify.checkify(f, errors=checkify.user_checks))(
-        d, k, jnp.array([1.0, -1.0, 1.0, 1.0]))
     with pytest.raises(checkify.JaxRuntimeError, match="`weights` must be finite and >= 0"):
-        err.throw()
+        nllax.checked(f)(d, k, jnp.array([1.0, -1.0, 1.0, 1.0]))
 
 
 @pytest.mark.parametrize("cp", PARAMS, ids=[pid(x) for x in PARAMS])

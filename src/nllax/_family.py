@@ -493,11 +493,15 @@ class Family:
         return out
 
     def fisher_information(self, **kwargs) -> dict[str, jax.Array]:
-        """Expected information per observation for each given parameter (on the scale it
-        was given), when the family declares it: ``{name: array}``; ``{}`` otherwise."""
+        """Expected (Fisher) information per observation for each parameter given, on the
+        scale it was given (``log_rate=``: ``exp(log_rate)``), when the family declares it:
+        ``{name: array}``; ``{}`` otherwise. ``kwargs`` are the public keyword arguments
+        (``loc=``, ``log_scale=``...), arrays or numbers, already in the fit's dtype."""
         if self.fisher is None:
             return {}
-        return dict(self.fisher(**kwargs))
+        params = {k: jnp.asarray(v) for k, v in kwargs.items()
+                  if any(p.name == k for p in self.flat_params)}
+        return dict(self.fisher(**_family_kwargs(self, params)))
 
 
 LOSSES: dict[str, Family] = {}  # qualname -> loss declaration, for the docs' rule table
