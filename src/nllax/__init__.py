@@ -12,6 +12,7 @@ from nllax import gaussian as gaussian
 from nllax import laplace as laplace
 from nllax import losses as losses
 from nllax import poisson as poisson
+from nllax import solvers as solvers
 from nllax import verify as verify
 from nllax._checks import checked as checked
 from nllax._equivalences import Equivalence as Equivalence
@@ -28,6 +29,7 @@ from nllax._fit import FitError as FitError
 from nllax._fit import FitResult as FitResult
 from nllax._fit import FitStatus as FitStatus
 from nllax._fit import fit as fit
+from nllax._likelihood import Likelihood as Likelihood
 
 __version__ = "0.1.0"
 
@@ -54,4 +56,6 @@ __all__ = [
     "FitError",
     "FitResult",
     "FitStatus",
+    "Likelihood",
+    "solvers",
 ]
