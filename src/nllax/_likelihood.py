@@ -212,18 +212,33 @@ class Likelihood:
                   where=None):
         r""":math:`J^\top W J` at the flat parameters ``x`` (``args = (y, *covariates)``);
         the exact Hessian when the NLL is not elementwise in the predicted parameters."""
+        return self.value_grad_curvature(x, unravel, args, jac=jac, kind=kind,
+                                         weights=weights, where=where)[2]
+
+    def value_grad_curvature(self, x, unravel, args, *, jac=None, kind="observed",
+                             weights=None, where=None):
+        r"""``(NLL, gradient, J'WJ)`` at the flat parameters ``x`` in one pass over the
+        observations: :math:`u` once, the per-observation derivatives of the NLL terms
+        with respect to :math:`u` (autodiff, elementwise), then
+        :math:`g = J^\top\nabla_u\ell` and :math:`J^\top W J` as products over the
+        stacked observations. Falls back to ``value_and_grad`` and ``jax.hessian`` when
+        the NLL is not elementwise in the predicted parameters."""
         y, *covariates = args
         shape = self._obs_shape(x, unravel, args)
         rw = {"weights": weights, "where": where}
         if not self._elementwise(x, unravel, args):
-            return jax.hessian(lambda x: self.nll(unravel(x), *args, **rw))(x)
-        u = self._predict_flat(x, unravel, covariates, shape)
+            total = lambda x: self.nll(unravel(x), *args, **rw)  # noqa: E731
+            f, g = jax.value_and_grad(total)(x)
+            return f, g, jax.hessian(total)(x)
+        flat = lambda x: self._predict_flat(x, unravel, covariates, shape)  # noqa: E731
+        u = flat(x)
         names = list(u)
 
-        def terms(u):  # weighted, masked per-observation NLL terms, shape (m,)
+        def total(u):  # the NLL from the weighted, masked per-observation terms
             uu = {k: v.reshape(shape) for k, v in u.items()}
-            return self.family.nll(y, **uu, reduction="none", **rw).reshape(-1)
+            return jnp.sum(self.family.nll(y, **uu, reduction="none", **rw))
 
+        f, grad_u = jax.value_and_grad(total)(u)
         w = None
         if kind == "expected":
             e = _expected_curvature(self.family, {k: v.reshape(shape) for k, v in u.items()})
@@ -236,22 +251,26 @@ class Likelihood:
                     scale = jnp.where(jnp.broadcast_to(where, shape), scale, 0.0)
                 info = jnp.broadcast_to(e[name], shape).astype(x.dtype) * scale
                 w = {name: {name: info.reshape(-1)}}
-        if w is None:
-            grad_u = jax.grad(lambda u: jnp.sum(terms(u)))
+        if w is None:  # observed: one JVP of the gradient per predicted parameter
+            grad_fn = jax.grad(total)
             w = {}
             for b in names:
                 ones = {k: (jnp.ones_like(v) if k == b else jnp.zeros_like(v)) for k, v in u.items()}
-                col = jax.jvp(grad_u, (u,), (ones,))[1]
+                col = jax.jvp(grad_fn, (u,), (ones,))[1]
                 for a in names:
                     w.setdefault(a, {})[b] = col[a]
         if jac is None:
-            jac = jax.jacfwd(lambda x: self._predict_flat(x, unravel, covariates, shape))(x)
-        # B = sum_ab J_a' diag(W_ab) J_b as one product over the stacked observations
+            jac = jax.jacfwd(flat)(x)
+        # g = sum_a J_a' grad_a and B = sum_ab J_a' diag(W_ab) J_b, each one product over
+        # the stacked observations (for a linear predictor: X'r and X'WX)
+        # (for a linear predictor X'[WX, r]: one product, one pass over X for both)
         j = jnp.concatenate([jac[a] for a in names], axis=0)  # (k m, d)
+        gu = jnp.concatenate([grad_u[a] for a in names])
         wj = jnp.concatenate(
             [sum(w[a][b][:, None] * jac[b] for b in names) for a in names], axis=0
         )
-        return j.T @ wj
+        gh = j.T @ jnp.concatenate([wj, gu[:, None]], axis=1)
+        return f, gh[:, -1], gh[:, :-1]
 
 
 def likelihood_of(objective: Any) -> Likelihood | None:

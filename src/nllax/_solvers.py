@@ -116,6 +116,7 @@ class _DampedState(NamedTuple):
     stale: jax.Array  # x was just accepted: its curvature is still to be computed
     status: jax.Array
     blocked: jax.Array  # a trial point since the last accepted one was not finite
+    r_prev: jax.Array  # relative size of the last accepted step (per-coordinate metric)
     extra: Any  # solver-specific loop invariants (Gauss-Newton: the constant Jacobian)
 
 
@@ -131,9 +132,14 @@ def _per_coordinate_small(v, x, c, tol):
 @dataclasses.dataclass(frozen=True)
 class _Damped(Solver):
     """Levenberg–Marquardt-damped Newton iteration on a curvature matrix ``B``: the
-    exact Hessian (:class:`Newton`) or :math:`J^\\top W J` (:class:`GaussNewton`)."""
+    exact Hessian (:class:`Newton`) or :math:`J^\\top W J` (:class:`GaussNewton`).
+
+    ``eager`` solvers evaluate value, gradient and curvature together at every trial
+    point (one pass over the data per step, when the curvature costs about as much as
+    the gradient); the others evaluate the curvature lazily, once per accepted point."""
 
     default_max_steps = 1000
+    eager = False
 
     def default_tol(self, dtype) -> float:
         return float(jnp.finfo(dtype).eps) ** (2.0 / 3.0)
@@ -144,6 +150,12 @@ class _Damped(Solver):
 
     def _curvature(self, fn, x, unravel, args, extra):  # pragma: no cover - interface
         raise NotImplementedError
+
+    def _evaluate(self, fn, x, unravel, args, extra):
+        """``(value, grad, curvature)`` at ``x`` (eager solvers)."""
+        f = lambda x: fn(unravel(x), *args)  # noqa: E731
+        value, grad = jax.value_and_grad(f)(x)
+        return value, grad, self._curvature(fn, x, unravel, args, extra)
 
     # -- interface
     def _flat(self, fn, params, args):
@@ -158,14 +170,20 @@ class _Damped(Solver):
     def init(self, fn, params, args, options, tol):
         del options, tol
         x0, unravel, f, dtype = self._flat(fn, params, args)
-        f0, g0 = jax.value_and_grad(f)(x0)
-        ok0 = jnp.isfinite(f0) & jnp.all(jnp.isfinite(g0))
         n = x0.size
+        extra = self._prepare(fn, x0, unravel, args)
+        if self.eager:
+            f0, g0, h0 = self._evaluate(fn, x0, unravel, args, extra)
+            h0 = h0.astype(dtype)
+        else:
+            f0, g0 = jax.value_and_grad(f)(x0)
+            h0 = jnp.zeros((n, n), dtype)
+        ok0 = jnp.isfinite(f0) & jnp.all(jnp.isfinite(g0))
         return _DampedState(
-            x0, f0, g0, jnp.zeros((n, n), dtype), jnp.zeros(n, dtype),
+            x0, f0, g0, h0, jnp.zeros(n, dtype),
             jnp.asarray(1e-3, dtype), jnp.asarray(2.0, dtype), jnp.asarray(True),
             _i32(jnp.where(ok0, RUNNING, NONFINITE)), jnp.asarray(False),
-            self._prepare(fn, x0, unravel, args),
+            jnp.asarray(jnp.inf, dtype), extra,
         )
 
     def terminate(self, fn, params, args, options, state, tol):
@@ -175,20 +193,22 @@ class _Damped(Solver):
         del options
         # the loop passes back the params that `step` returned: unravel(state.x)
         _, unravel, f, dtype = self._flat(fn, params, args)
-        vg = jax.value_and_grad(f)
         eps = jnp.finfo(dtype).eps
         lam_max = 1.0 / eps**2
         x, fx, g, lam, nu = state.x, state.value, state.grad, state.lam, state.nu
         n = x.size
         eye = jnp.eye(n, dtype=dtype)
 
-        # The curvature at x is computed once per accepted point, here (one trace).
-        h = lax.cond(
-            state.stale,
-            lambda x: self._curvature(fn, x, unravel, args, state.extra).astype(dtype),
-            lambda x: state.hess,
-            x,
-        )
+        if self.eager:
+            h = state.hess  # evaluated with the value at the point's acceptance
+        else:
+            # The curvature at x is computed once per accepted point, here (one trace).
+            h = lax.cond(
+                state.stale,
+                lambda x: self._curvature(fn, x, unravel, args, state.extra).astype(dtype),
+                lambda x: state.hess,
+                x,
+            )
         ok_h = jnp.all(jnp.isfinite(h))
         hd = jnp.abs(jnp.diag(h))
         d = jnp.where(state.stale & ok_h, jnp.maximum(state.d, hd), state.d)
@@ -203,46 +223,57 @@ class _Damped(Solver):
         hmax = jnp.max(hd)
         c = jnp.sqrt(jnp.where(hmax > 0, jnp.maximum(hd, eps * hmax), jnp.ones_like(hd)))
 
-        hs = h / (s[:, None] * s[None, :])
-        gs = -g / s
-
-        def solve(a):
-            chol = jnp.linalg.cholesky(a)  # NaN when a is not positive definite
-            return jax.scipy.linalg.cho_solve((chol, True), gs) / s
-
-        p = solve(hs + lam * eye)
+        # The damped step and the undamped Newton step, in one batched Cholesky solve
+        # (a factor is NaN where its matrix is not positive definite).
+        hs = jnp.where(ok_h, h, 0.0) / (s[:, None] * s[None, :])
+        a = jnp.stack([hs + lam * eye, hs])
+        chol = jnp.linalg.cholesky(a)
+        rhs = jnp.broadcast_to((-g / s)[:, None], (2, n, 1))
+        sol = jax.scipy.linalg.cho_solve((chol, True), rhs)[..., 0] / s
+        p, q = sol[0], sol[1]
         valid_p = jnp.all(jnp.isfinite(p))
         p = jnp.where(valid_p, p, jnp.zeros_like(p))
+        valid_q = jnp.all(jnp.isfinite(q))
+        q = jnp.where(valid_q, q, jnp.zeros_like(q))
 
-        # Convergence test at x, per parameter: the scaled gradient is small and so is
-        # the undamped Newton step (the estimate of the distance to the optimum), the
-        # latter computed only when the former holds.
-        grad_small = ok_h & jnp.all(jnp.abs(g) / c <= tol * (c * jnp.abs(x) + 1.0))
+        # Convergence, per parameter. The undamped Newton step q estimates the distance
+        # to the optimum; its relative size r_q (the largest |q_i| / (|x_i| + 1/c_i))
+        # and the last step's r_prev predict the error left after taking q:
+        # r_q * (r_q / r_prev) (linear contraction; it over-estimates a quadratic one).
+        # When that is below tol, q is taken, and the fit has converged if the gradient
+        # at the new point is small per parameter: |g_i|/c_i <= tol (c_i |x_i| + 1).
+        def grad_small_at(gv, xv):
+            return jnp.all(jnp.abs(gv) / c <= tol * (c * jnp.abs(xv) + 1.0))
 
-        def newton_step(_):
-            q = solve(hs)
-            ok = jnp.all(jnp.isfinite(q))
-            return jnp.where(ok, q, jnp.zeros_like(q)), ok & _per_coordinate_small(q, x, c, tol)
+        def rel(v):
+            return jnp.max(jnp.abs(v) / (jnp.abs(x) + 1.0 / c))
 
-        q, at_optimum = lax.cond(
-            state.stale & grad_small, newton_step,
-            lambda _: (jnp.zeros_like(p), jnp.asarray(False)), None,
-        )
-        # At the optimum the last step is the undamped one (error ~ tol**2 after it).
-        p = jnp.where(at_optimum, q, p)
-        valid_p = valid_p | at_optimum
+        grad_small = ok_h & grad_small_at(g, x)
+        r_q = rel(q)
+        predicted = r_q * jnp.minimum(1.0, r_q / state.r_prev)
+        candidate = state.stale & ok_h & valid_q & (predicted <= tol)
+        p = jnp.where(candidate, q, p)
+        valid_p = valid_p | candidate
 
         pred = -(g @ p + 0.5 * p @ (h @ p))
         xt = x + p
-        ft, gt = vg(xt)
+        if self.eager:
+            ft, gt, ht = self._evaluate(fn, xt, unravel, args, state.extra)
+            ht = ht.astype(dtype)
+        else:
+            ft, gt = jax.value_and_grad(f)(xt)
+            ht = h
         ok_t = jnp.isfinite(ft) & jnp.all(jnp.isfinite(gt))
         actual = fx - ft
         rho = actual / jnp.where(pred > 0, pred, 1.0)
-        gn, gnt = jnp.linalg.norm(g), jnp.linalg.norm(gt)
+        # in units of the curvature scale, so that one parameter on a large scale cannot
+        # hide the others (its gradient's rounding noise dominates the plain norm)
+        gn, gnt = jnp.linalg.norm(g / c), jnp.linalg.norm(gt / c)
         # at rounding level f cannot tell better from worse; a halved gradient can
         polish = (jnp.abs(actual) <= 16 * eps * jnp.abs(fx)) & (gnt <= 0.5 * gn)
         accept = ok_h & valid_p & ok_t & (pred > 0) & ((rho > 1e-4) | polish)
         small = valid_p & _per_coordinate_small(p, x, c, tol)
+        at_optimum = candidate & jnp.where(accept, grad_small_at(gt, xt), grad_small)
 
         shrink = jnp.maximum(1.0 / 3.0, 1.0 - (2.0 * jnp.clip(rho, 0.0, 1.0) - 1.0) ** 3)
         # after a rejection lambda must at least reach the curvature along the step (the
@@ -271,8 +302,10 @@ class _Damped(Solver):
         )
         x = jnp.where(accept, xt, x)
         new = _DampedState(
-            x, jnp.where(accept, ft, fx), jnp.where(accept, gt, g), h, d,
-            lam_next.astype(dtype), nu, accept, _i32(status), blocked, state.extra,
+            x, jnp.where(accept, ft, fx), jnp.where(accept, gt, g),
+            jnp.where(accept, ht, h), d,
+            lam_next.astype(dtype), nu, accept, _i32(status), blocked,
+            jnp.where(accept, rel(p), state.r_prev).astype(dtype), state.extra,
         )
         return unravel(x), new
 
@@ -336,6 +369,7 @@ class GaussNewton(_Damped):
 
     curvature: str = "observed"
     polish: bool = True
+    eager = True
 
     def __post_init__(self):
         if self.curvature not in ("observed", "expected"):
@@ -361,6 +395,12 @@ class GaussNewton(_Damped):
 
     def _curvature(self, fn, x, unravel, args, extra):
         return self._lik(fn).gn_matrix(x, unravel, args, jac=extra, kind=self.curvature)
+
+    def _evaluate(self, fn, x, unravel, args, extra):
+        f, g, h = self._lik(fn).value_grad_curvature(
+            x, unravel, args, jac=extra, kind=self.curvature
+        )
+        return f.astype(fn.dtype), g, h
 
 
 # ---------------------------------------------------------------------------------------
