@@ -101,7 +101,7 @@ class Likelihood:
       >>> y, x = jnp.array([1.0, 0.0, 3.0, 5.0]), jnp.array([0.0, 1.0, 2.0, 3.0])
       >>> r = nllax.fit(lik, jnp.zeros(2), y, x)
       >>> bool(r.converged), [round(float(v), 4) for v in r.params]
-      (True, [-0.4001, 0.7115])
+      (True, [-0.696, 0.7736])
     """
 
     family: ModuleType | Any

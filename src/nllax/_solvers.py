@@ -183,7 +183,7 @@ class _Damped(Solver):
             x0, f0, g0, h0, jnp.zeros(n, dtype),
             jnp.asarray(1e-3, dtype), jnp.asarray(2.0, dtype), jnp.asarray(True),
             _i32(jnp.where(ok0, RUNNING, NONFINITE)), jnp.asarray(False),
-            jnp.asarray(jnp.inf, dtype), extra,
+            jnp.asarray(0.0, dtype), extra,
         )
 
     def terminate(self, fn, params, args, options, state, tol):
@@ -250,6 +250,7 @@ class _Damped(Solver):
 
         grad_small = ok_h & grad_small_at(g, x)
         r_q = rel(q)
+        # (no previous step: r_prev = 0, the ratio is inf and the prediction is r_q)
         predicted = r_q * jnp.minimum(1.0, r_q / state.r_prev)
         candidate = state.stale & ok_h & valid_q & (predicted <= tol)
         p = jnp.where(candidate, q, p)
