@@ -117,6 +117,7 @@ class _DampedState(NamedTuple):
     status: jax.Array
     blocked: jax.Array  # a trial point since the last accepted one was not finite
     r_prev: jax.Array  # relative size of the last accepted step (per-coordinate metric)
+    trusted: jax.Array  # the last step was accepted with rho > 0.75 (the model is good)
     extra: Any  # solver-specific loop invariants (Gauss-Newton: the constant Jacobian)
 
 
@@ -140,6 +141,7 @@ class _Damped(Solver):
 
     default_max_steps = 1000
     eager = False
+    optimistic = False
 
     def default_tol(self, dtype) -> float:
         return float(jnp.finfo(dtype).eps) ** (2.0 / 3.0)
@@ -183,7 +185,7 @@ class _Damped(Solver):
             x0, f0, g0, h0, jnp.zeros(n, dtype),
             jnp.asarray(1e-3, dtype), jnp.asarray(2.0, dtype), jnp.asarray(True),
             _i32(jnp.where(ok0, RUNNING, NONFINITE)), jnp.asarray(False),
-            jnp.asarray(0.0, dtype), extra,
+            jnp.asarray(0.0, dtype), jnp.asarray(False), extra,
         )
 
     def terminate(self, fn, params, args, options, state, tol):
@@ -252,9 +254,14 @@ class _Damped(Solver):
         r_q = rel(q)
         # (no previous step: r_prev = 0, the ratio is inf and the prediction is r_q)
         predicted = r_q * jnp.minimum(1.0, r_q / state.r_prev)
-        candidate = state.stale & ok_h & valid_q & (predicted <= tol)
-        p = jnp.where(candidate, q, p)
-        valid_p = valid_p | candidate
+        # (and q itself below sqrt(tol): the prediction needs the asymptotic regime)
+        candidate = state.stale & ok_h & valid_q & (predicted <= tol) & (r_q <= jnp.sqrt(tol))
+        # After a very successful step the quadratic model is trusted: the undamped step
+        # is tried (a failure is an ordinary rejection, and lambda grows from where it
+        # was). Near the optimum this removes the slow decay of lambda by 1/3 per step.
+        undamped = candidate | (state.trusted & ok_h & valid_q)
+        p = jnp.where(undamped, q, p)
+        valid_p = valid_p | undamped
 
         pred = -(g @ p + 0.5 * p @ (h @ p))
         xt = x + p
@@ -273,8 +280,14 @@ class _Damped(Solver):
         # at rounding level f cannot tell better from worse; a halved gradient can
         polish = (jnp.abs(actual) <= 16 * eps * jnp.abs(fx)) & (gnt <= 0.5 * gn)
         accept = ok_h & valid_p & ok_t & (pred > 0) & ((rho > 1e-4) | polish)
-        small = valid_p & _per_coordinate_small(p, x, c, tol)
-        at_optimum = candidate & jnp.where(accept, grad_small_at(gt, xt), grad_small)
+        # a rejected step that is small says "converged" only if the undamped step is small
+        # too (a damped step is small whenever lambda is large); the damped one where the
+        # curvature is singular
+        small = jnp.where(valid_q, _per_coordinate_small(q, x, c, tol),
+                          valid_p & _per_coordinate_small(p, x, c, tol))
+        # (a rejected q leaves the error at x, about r_q: then r_q itself must be small)
+        at_optimum = candidate & jnp.where(accept, grad_small_at(gt, xt),
+                                           grad_small & (r_q <= tol))
 
         shrink = jnp.maximum(1.0 / 3.0, 1.0 - (2.0 * jnp.clip(rho, 0.0, 1.0) - 1.0) ** 3)
         # after a rejection lambda must at least reach the curvature along the step (the
@@ -287,6 +300,11 @@ class _Damped(Solver):
         lam_next = jnp.where(accept, lam * shrink, jnp.minimum(lam_rej, lam_max))
         stuck = (~accept) & (lam >= lam_max)
         nu = jnp.where(accept, 2.0, jnp.minimum(2.0 * nu, 2.0**20)).astype(dtype)
+        # a failed trusted (undamped) try says nothing about the damped step at this
+        # lambda, which is tried next: lambda and nu stay as they were
+        failed_try = undamped & ~candidate & ~accept
+        lam_next = jnp.where(failed_try, lam, lam_next)
+        nu = jnp.where(failed_try, state.nu, nu)
 
         blocked = (~accept) & (state.blocked | ~ok_t)
         status = jnp.where(
@@ -306,7 +324,8 @@ class _Damped(Solver):
             x, jnp.where(accept, ft, fx), jnp.where(accept, gt, g),
             jnp.where(accept, ht, h), d,
             lam_next.astype(dtype), nu, accept, _i32(status), blocked,
-            jnp.where(accept, rel(p), state.r_prev).astype(dtype), state.extra,
+            jnp.where(accept, rel(p), state.r_prev).astype(dtype),
+            accept & (rho > 0.75) & self.optimistic, state.extra,
         )
         return unravel(x), new
 
@@ -329,9 +348,14 @@ class Newton(_Damped):
     Args:
       polish: continue non-smooth fits (an exactly zero Hessian diagonal entry at the
         end, e.g. MAE) with ``optax.lbfgs`` from the Newton point.
+      optimistic: after a step whose actual decrease was more than 0.75 of the
+        predicted one, try the undamped step next (a failed try keeps lambda). Off by
+        default here: on the NIST problems it costs Bennett5 (start 2) its convergence
+        within the default budget.
     """
 
     polish: bool = True
+    optimistic: bool = False
 
     def _curvature(self, fn, x, unravel, args, extra):
         return jax.hessian(lambda x: fn(unravel(x), *args))(x)
@@ -366,10 +390,13 @@ class GaussNewton(_Damped):
         information (Fisher scoring) where the family module exposes
         ``family.fisher`` and predicts one parameter, the observed curvature otherwise.
       polish: as for :class:`Newton`.
+      optimistic: as for :class:`Newton`; on by default (GLMs: 13 -> 9 steps for Poisson
+        from beta = 0, 11 -> 7 at n = 1e4, p = 50).
     """
 
     curvature: str = "observed"
     polish: bool = True
+    optimistic: bool = True
     eager = True
 
     def __post_init__(self):
