@@ -185,7 +185,7 @@ class _Damped(Solver):
             x0, f0, g0, h0, jnp.zeros(n, dtype),
             jnp.asarray(1e-3, dtype), jnp.asarray(2.0, dtype), jnp.asarray(True),
             _i32(jnp.where(ok0, RUNNING, NONFINITE)), jnp.asarray(False),
-            jnp.asarray(0.0, dtype), jnp.asarray(False), extra,
+            jnp.asarray(0.0, dtype), jnp.asarray(self.optimistic), extra,
         )
 
     def terminate(self, fn, params, args, options, state, tol):
@@ -300,10 +300,11 @@ class _Damped(Solver):
         lam_next = jnp.where(accept, lam * shrink, jnp.minimum(lam_rej, lam_max))
         stuck = (~accept) & (lam >= lam_max)
         nu = jnp.where(accept, 2.0, jnp.minimum(2.0 * nu, 2.0**20)).astype(dtype)
-        # a failed trusted (undamped) try says nothing about the damped step at this
-        # lambda, which is tried next: lambda and nu stay as they were
+        # after a failed trusted (undamped) try the damped step is tried next, with lambda
+        # raised to the curvature along the failed step only (no growth factor)
         failed_try = undamped & ~candidate & ~accept
-        lam_next = jnp.where(failed_try, lam, lam_next)
+        lam_try = jnp.maximum(lam, jnp.where(valid_p & measurable & (pp > 0), curv, 0.0))
+        lam_next = jnp.where(failed_try, jnp.minimum(lam_try, lam_max), lam_next)
         nu = jnp.where(failed_try, state.nu, nu)
 
         blocked = (~accept) & (state.blocked | ~ok_t)
@@ -390,8 +391,9 @@ class GaussNewton(_Damped):
         information (Fisher scoring) where the family module exposes
         ``family.fisher`` and predicts one parameter, the observed curvature otherwise.
       polish: as for :class:`Newton`.
-      optimistic: as for :class:`Newton`; on by default (GLMs: 13 -> 9 steps for Poisson
-        from beta = 0, 11 -> 7 at n = 1e4, p = 50).
+      optimistic: as for :class:`Newton`, and the first step is undamped too; on by
+        default (GLMs from beta = 0: Poisson n = 1e4, p = 50 in 7 steps instead of 11,
+        Gaussian in 2 instead of 4).
     """
 
     curvature: str = "observed"
