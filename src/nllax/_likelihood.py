@@ -44,13 +44,20 @@ KINDS = ("observed", "expected")
 
 def _expected_curvature(family: Any, u: dict[str, jax.Array]) -> dict[str, jax.Array] | None:
     """Per-observation expected information of the family's NLL for its one predicted
-    parameter, or None where the family does not expose it (then callers use the observed
+    parameter, or None where the family does not give it (then callers use the observed
     curvature). The single place that knows how a family exposes it:
-    ``family.family.fisher(**kwargs) -> {name: information}``."""
-    fisher = getattr(getattr(family, "family", None), "fisher", None)
+    ``family.family.fisher_information(**kwargs)`` or ``family.family.fisher(**kwargs)``,
+    ``-> {name: information}`` with the keyword names of the family's public functions. A
+    hook that does not accept those keywords (or returns nothing for the name) counts as
+    absent."""
+    decl = getattr(family, "family", None)
+    fisher = getattr(decl, "fisher_information", None) or getattr(decl, "fisher", None)
     if fisher is None or len(u) != 1:
         return None
-    info = fisher(**u)
+    try:
+        info = fisher(**u)
+    except (TypeError, ValueError, AttributeError):
+        return None
     (name,) = u
     if not isinstance(info, dict) or name not in info:
         return None
