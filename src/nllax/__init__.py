@@ -19,6 +19,7 @@ from nllax import poisson as poisson
 from nllax import logistic as logistic
 
 from nllax import losses as losses
+from nllax import solvers as solvers
 from nllax import verify as verify
 from nllax._audit import Audit as Audit
 from nllax._audit import audit as audit
@@ -27,6 +28,7 @@ from nllax._equivalences import Equivalence as Equivalence
 from nllax._equivalences import EquivalenceCheck as EquivalenceCheck
 from nllax._equivalences import equivalences as equivalences
 from nllax._family import Family as Family
+from nllax._likelihood import Likelihood as Likelihood
 from nllax._inference import InferenceWarning as InferenceWarning
 from nllax._inference import LRTest as LRTest
 from nllax._inference import Prediction as Prediction
@@ -57,6 +59,7 @@ __all__ = [
     "poisson",
     "logistic",
     "losses",
+    "solvers",
     "verify",
     "audit",
     "Audit",
@@ -65,6 +68,7 @@ __all__ = [
     "EquivalenceCheck",
     "equivalences",
     "Family",
+    "Likelihood",
     "InferenceWarning",
     "LRTest",
     "Prediction",

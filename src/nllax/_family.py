@@ -499,8 +499,10 @@ class Family:
         (``loc=``, ``log_scale=``...), arrays or numbers, already in the fit's dtype."""
         if self.fisher is None:
             return {}
-        params = {k: jnp.asarray(v) for k, v in kwargs.items()
-                  if any(p.name == k for p in self.flat_params)}
+        given = {k: v for k, v in kwargs.items() if any(p.name == k for p in self.flat_params)}
+        # defaults for what is not given (scale = 1); a missing required one raises
+        values = _resolve_groups(self, given, f"{self.fn_name}.fisher_information")
+        params = {k: jnp.asarray(v) for k, v in values.items()}
         return dict(self.fisher(**_family_kwargs(self, params)))
 
 

@@ -1,0 +1,291 @@
+r"""A likelihood with its structure visible: a family's NLL of a predictor.
+
+``nllax.Likelihood(family, predictor)`` is the model
+:math:`y_i \sim \mathrm{family}(u_i(\theta, x_i))`: ``family`` is a family module
+(``nllax.poisson``, ``nllax.gaussian``, ...) and ``predictor(params, *covariates)``
+returns the family's keyword arguments (``{"log_rate": X @ beta + offset}``), each an
+array broadcastable to the observations' shape. Data come first in every call, as
+everywhere in nllax: ``lik.nll(params, y, *covariates)``.
+
+Because the structure is visible, :func:`nllax.fit` can use Gauss–Newton / Fisher
+scoring (:class:`nllax.solvers.GaussNewton`): with
+:math:`\ell_i(u_i) = -\log p(y_i \mid u_i)` and :math:`J = \partial u/\partial\theta`,
+
+.. math::
+
+    \nabla_\theta \mathrm{NLL} = J^\top \nabla_u \ell, \qquad
+    B = J^\top W J, \quad W_i = \nabla_u^2 \ell_i(u_i)\ (k\times k \text{ per observation}),
+
+and :math:`\nabla^2_\theta \mathrm{NLL} = B + \sum_i \nabla_u\ell_i \cdot
+\nabla^2_\theta u_i`, so :math:`B` is the exact Hessian when the predictor is affine in
+:math:`\theta` (a GLM with any link written as the family's natural keyword, e.g.
+``log_rate``, ``logits``, ``loc``), and the Gauss–Newton matrix otherwise. With the
+*expected* curvature :math:`\mathbb{E}[W_i]` (the family's Fisher information, where the
+family exposes it) :math:`B` is the expected information and the iteration is Fisher
+scoring.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax.extend import core as jex_core
+from jax.flatten_util import ravel_pytree
+
+__all__ = ["Likelihood", "likelihood_of"]
+
+KINDS = ("observed", "expected")
+
+
+def _expected_curvature(family: Any, u: dict[str, jax.Array]) -> dict[str, jax.Array] | None:
+    """Per-observation expected information of the family's NLL for its one predicted
+    parameter, or None where the family does not give it (then callers use the observed
+    curvature). The single place that knows how a family exposes it:
+    ``family.family.fisher_information(**kwargs)`` or ``family.family.fisher(**kwargs)``,
+    ``-> {name: information}`` with the keyword names of the family's public functions. A
+    hook that does not accept those keywords (or returns nothing for the name) counts as
+    absent."""
+    decl = getattr(family, "family", None)
+    fisher = getattr(decl, "fisher_information", None) or getattr(decl, "fisher", None)
+    if fisher is None or len(u) != 1:
+        return None
+    try:
+        info = fisher(**u)
+    except (TypeError, ValueError, AttributeError):
+        return None
+    (name,) = u
+    if not isinstance(info, dict) or name not in info:
+        return None
+    return {name: jnp.asarray(info[name])}
+
+
+def _is_affine(fn: Callable, x: jax.Array, rest: tuple) -> bool:
+    """Whether ``fn(x, *rest)`` is affine in ``x``: its JVP's tangent output does not
+    depend on ``x`` (a liveness walk over the jaxpr; an equation counts as using all of
+    its inputs when any output is used, so the answer errs towards "not affine")."""
+    spec = lambda a: jax.ShapeDtypeStruct(jnp.shape(a), jnp.result_type(a))  # noqa: E731
+    rest_spec = jax.tree_util.tree_map(spec, rest)
+
+    def tangent(x, t, rest):
+        return jax.jvp(lambda x: fn(x, *rest), (x,), (t,))[1]
+
+    try:
+        closed = jax.make_jaxpr(tangent)(spec(x), spec(x), rest_spec)
+    except Exception:  # noqa: BLE001 - anything unusual: treat as not affine
+        return False
+    jaxpr = closed.jaxpr
+    live = {v for v in jaxpr.outvars if isinstance(v, jex_core.Var)}
+    for eqn in reversed(jaxpr.eqns):
+        if any(v in live for v in eqn.outvars) or eqn.effects:
+            live.update(v for v in eqn.invars if isinstance(v, jex_core.Var))
+    return jaxpr.invars[0] not in live
+
+
+@dataclasses.dataclass(frozen=True)
+class Likelihood:
+    r"""A family's likelihood of a predictor: :math:`y_i \sim
+    \mathrm{family}(\mathrm{predictor}(\theta, x_i))`.
+
+    Args:
+      family: a family module with ``log_prob`` and ``nll`` (``nllax.poisson``, ...).
+      predictor: ``predictor(params, *covariates) -> dict`` of the family's keyword
+        arguments (its model parameters: ``loc``/``scale``/``log_scale``, ``logits``,
+        ``log_rate``, ...), each broadcastable to the observations' shape.
+
+    ``lik.nll`` is a plain scalar objective (for every solver, for :mod:`nllax.verify`);
+    :func:`nllax.fit` recognises ``fit(lik, ...)`` and ``fit(lik.nll, ...)`` and then
+    uses :class:`nllax.solvers.GaussNewton` by default. Two ``Likelihood`` objects with
+    the same family and the same predictor object are equal and share compiled fits.
+
+    Example:
+      >>> import jax.numpy as jnp, nllax
+      >>> lik = nllax.Likelihood(nllax.poisson, lambda b, x: {"log_rate": b[0] + b[1] * x})
+      >>> y, x = jnp.array([1.0, 0.0, 3.0, 5.0]), jnp.array([0.0, 1.0, 2.0, 3.0])
+      >>> r = nllax.fit(lik, jnp.zeros(2), y, x)
+      >>> bool(r.converged), [round(float(v), 4) for v in r.params]
+      (True, [-0.696, 0.7736])
+    """
+
+    family: ModuleType | Any
+    predictor: Callable[..., dict[str, jax.Array]]
+
+    def __post_init__(self):
+        for name in ("log_prob", "nll"):
+            if not callable(getattr(self.family, name, None)):
+                raise TypeError(
+                    f"nllax.Likelihood: `family` must be a family module with log_prob and "
+                    f"nll (e.g. nllax.poisson), got {self.family!r}"
+                )
+        if not callable(self.predictor):
+            raise TypeError("nllax.Likelihood: `predictor` must be callable")
+
+    # -- the three public calls
+    def predict(self, params: Any, *covariates: Any) -> dict[str, jax.Array]:
+        """The family's keyword arguments at ``params`` (the predictor's output)."""
+        u = self.predictor(params, *covariates)
+        if not isinstance(u, dict) or not u:
+            raise TypeError(
+                "nllax.Likelihood: `predictor` must return a non-empty dict of the family's "
+                f"keyword arguments, got {type(u).__name__}"
+            )
+        return u
+
+    def nll(self, params: Any, y: Any, *covariates: Any, weights=None, where=None) -> jax.Array:
+        """The NLL, summed over observations: ``family.nll(y, **predictor(params,
+        *covariates), weights=weights, where=where)``."""
+        return self.family.nll(y, **self.predict(params, *covariates), weights=weights,
+                               where=where)
+
+    def log_lik(self, params: Any, y: Any, *covariates: Any) -> jax.Array:
+        """Per-observation log-likelihoods ``family.log_prob(y, **predictor(...))`` (for
+        :func:`nllax.summary`)."""
+        return self.family.log_prob(y, **self.predict(params, *covariates))
+
+    def information(self, params: Any, y: Any, *covariates: Any, kind: str = "observed",
+                    weights=None, where=None) -> jax.Array:
+        r"""The :math:`d\times d` information summed over observations, with :math:`d`
+        the number of entries of ``params`` (raveled with ``jax.flatten_util.ravel_pytree``).
+
+        ``kind="observed"``: the Hessian of the NLL (exact; :math:`J^\top W J` in one
+        pass when the predictor is affine, ``jax.hessian`` otherwise).
+        ``kind="expected"``: :math:`J^\top\,\mathbb{E}[W]\,J`, the Fisher information;
+        it needs the family's expected information (``family.family.fisher``) for a
+        single predicted parameter, and raises ``ValueError`` otherwise.
+        """
+        if kind not in KINDS:
+            raise ValueError(f"nllax.Likelihood.information: kind must be one of {KINDS}, got {kind!r}")
+        x, unravel = ravel_pytree(params)
+        args = (y, *covariates)
+        rw = {"weights": weights, "where": where}
+        if kind == "expected":
+            u = self._predict_flat(x, unravel, covariates, self._obs_shape(x, unravel, args))
+            if u is None or _expected_curvature(self.family, u) is None:
+                raise ValueError(
+                    "nllax.Likelihood.information(kind='expected') needs the family's "
+                    "expected information (family.family.fisher) and one predicted "
+                    f"parameter; {getattr(self.family, '__name__', self.family)!r} with "
+                    f"{sorted(self.predict(params, *covariates))} has none"
+                )
+            return self.gn_matrix(x, unravel, args, kind="expected", **rw)
+        jac = self.constant_jacobian(x, unravel, args)
+        if jac is None:  # not affine (or not elementwise): the exact Hessian
+            return jax.hessian(lambda x: self.nll(unravel(x), *args, **rw))(x)
+        return self.gn_matrix(x, unravel, args, jac=jac, **rw)
+
+    # -- the structure, for GaussNewton (flat parameters x, args = (y, *covariates))
+    def _obs_shape(self, x, unravel, args):
+        y, *covariates = args
+        out = jax.eval_shape(lambda x: self.family.log_prob(y, **self.predict(unravel(x), *covariates)), x)
+        return out.shape
+
+    def _predict_flat(self, x, unravel, covariates, shape):
+        """Predicted parameters broadcast to the observations' shape and raveled to
+        ``(m,)``; None when one of them has more dimensions (an event axis: the NLL is
+        then not elementwise in it, e.g. categorical logits)."""
+        u = self.predict(unravel(x), *covariates)
+        out = {}
+        for k, v in u.items():
+            v = jnp.asarray(v)
+            if jnp.ndim(v) > len(shape):
+                return None
+            try:
+                out[k] = jnp.broadcast_to(v, shape).reshape(-1)
+            except ValueError:
+                return None
+        return out
+
+    def _elementwise(self, x, unravel, args) -> bool:
+        shape = self._obs_shape(x, unravel, args)
+        return jax.eval_shape(lambda x: self._predict_flat(x, unravel, args[1:], shape), x) is not None
+
+    def constant_jacobian(self, x, unravel, args):
+        """``{name: (m, d)}``: the predictor's Jacobian when it is affine in the parameters
+        (then it is computed once per fit), else None."""
+        y, *covariates = args
+        shape = self._obs_shape(x, unravel, args)
+        if not self._elementwise(x, unravel, args):
+            return None
+        flat = lambda x, *cov: self._predict_flat(x, unravel, cov, shape)  # noqa: E731
+        if not _is_affine(flat, x, tuple(covariates)):
+            return None
+        return jax.jacfwd(lambda x: flat(x, *covariates))(x)
+
+    def gn_matrix(self, x, unravel, args, *, jac=None, kind="observed", weights=None,
+                  where=None):
+        r""":math:`J^\top W J` at the flat parameters ``x`` (``args = (y, *covariates)``);
+        the exact Hessian when the NLL is not elementwise in the predicted parameters."""
+        return self.value_grad_curvature(x, unravel, args, jac=jac, kind=kind,
+                                         weights=weights, where=where)[2]
+
+    def value_grad_curvature(self, x, unravel, args, *, jac=None, kind="observed",
+                             weights=None, where=None):
+        r"""``(NLL, gradient, J'WJ)`` at the flat parameters ``x`` in one pass over the
+        observations: :math:`u` once, the per-observation derivatives of the NLL terms
+        with respect to :math:`u` (autodiff, elementwise), then
+        :math:`g = J^\top\nabla_u\ell` and :math:`J^\top W J` as products over the
+        stacked observations. Falls back to ``value_and_grad`` and ``jax.hessian`` when
+        the NLL is not elementwise in the predicted parameters."""
+        y, *covariates = args
+        shape = self._obs_shape(x, unravel, args)
+        rw = {"weights": weights, "where": where}
+        if not self._elementwise(x, unravel, args):
+            total = lambda x: self.nll(unravel(x), *args, **rw)  # noqa: E731
+            f, g = jax.value_and_grad(total)(x)
+            return f, g, jax.hessian(total)(x)
+        flat = lambda x: self._predict_flat(x, unravel, covariates, shape)  # noqa: E731
+        u = flat(x)
+        names = list(u)
+
+        def total(u):  # the NLL from the weighted, masked per-observation terms
+            uu = {k: v.reshape(shape) for k, v in u.items()}
+            return jnp.sum(self.family.nll(y, **uu, reduction="none", **rw))
+
+        f, grad_u = jax.value_and_grad(total)(u)
+        w = None
+        if kind == "expected":
+            e = _expected_curvature(self.family, {k: v.reshape(shape) for k, v in u.items()})
+            if e is not None:
+                (name,) = names
+                scale = jnp.ones(shape, x.dtype)
+                if weights is not None:
+                    scale = scale * jnp.broadcast_to(jnp.asarray(weights, x.dtype), shape)
+                if where is not None:
+                    scale = jnp.where(jnp.broadcast_to(where, shape), scale, 0.0)
+                info = jnp.broadcast_to(e[name], shape).astype(x.dtype) * scale
+                w = {name: {name: info.reshape(-1)}}
+        if w is None:  # observed: one JVP of the gradient per predicted parameter
+            grad_fn = jax.grad(total)
+            w = {}
+            for b in names:
+                ones = {k: (jnp.ones_like(v) if k == b else jnp.zeros_like(v)) for k, v in u.items()}
+                col = jax.jvp(grad_fn, (u,), (ones,))[1]
+                for a in names:
+                    w.setdefault(a, {})[b] = col[a]
+        if jac is None:
+            jac = jax.jacfwd(flat)(x)
+        # g = sum_a J_a' grad_a and B = sum_ab J_a' diag(W_ab) J_b, each one product over
+        # the stacked observations (for a linear predictor: X'r and X'WX)
+        # (for a linear predictor X'[WX, r]: one product, one pass over X for both)
+        j = jnp.concatenate([jac[a] for a in names], axis=0)  # (k m, d)
+        gu = jnp.concatenate([grad_u[a] for a in names])
+        wj = jnp.concatenate(
+            [sum(w[a][b][:, None] * jac[b] for b in names) for a in names], axis=0
+        )
+        gh = j.T @ jnp.concatenate([wj, gu[:, None]], axis=1)
+        return f, gh[:, -1], gh[:, :-1]
+
+
+def likelihood_of(objective: Any) -> Likelihood | None:
+    """The :class:`Likelihood` behind ``objective`` (the object itself or its bound
+    ``nll``), else None."""
+    if isinstance(objective, Likelihood):
+        return objective
+    owner = getattr(objective, "__self__", None)
+    if isinstance(owner, Likelihood) and getattr(objective, "__func__", None) is Likelihood.nll:
+        return owner
+    return None

@@ -1,0 +1,18 @@
+"""The solvers of :func:`nllax.fit` (``fit(..., solver=...)``).
+
+* :class:`Newton`: Levenberg–Marquardt-damped Newton on the exact Hessian (the default
+  for an opaque objective).
+* :class:`GaussNewton`: the same iteration on :math:`J^\\top W J` for a
+  :class:`nllax.Likelihood` (the default for those; exact Newton for affine predictors,
+  Fisher scoring with ``curvature="expected"``).
+* :class:`Optax`: any optax transformation (``fit(optimizer=opt)`` wraps it).
+* :class:`Solver`: the interface (``init`` / ``step`` / ``terminate`` / ``postprocess``
+  on a NamedTuple state) for writing another one.
+"""
+
+from nllax._solvers import GaussNewton as GaussNewton
+from nllax._solvers import Newton as Newton
+from nllax._solvers import Optax as Optax
+from nllax._solvers import Solver as Solver
+
+__all__ = ["GaussNewton", "Newton", "Optax", "Solver"]

@@ -1,0 +1,311 @@
+"""nllax.Likelihood and the Gauss-Newton / Fisher-scoring solver.
+
+References: Newton-Raphson / Fisher scoring written in NumPy (float64, iterated to
+convergence), closed-form information matrices, scipy.optimize (trust-exact) for the
+non-convex Cauchy regression. Two small family modules are defined here: a Cauchy
+location family (log-density not concave: negative observed curvature) and
+``nllax.poisson`` with its expected information exposed as ``family.fisher`` (the hook
+the family core will provide).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import nllax
+from nllax import _likelihood as L
+
+EPS64 = float(np.finfo(np.float64).eps)
+
+
+# -------------------------------------------------------------------------- test families
+
+
+class _PoissonWithFisher:
+    """nllax.poisson plus ``family.fisher``: the expected information of one observation
+    for ``rate`` (1/rate) or ``log_rate`` (rate)."""
+
+    log_prob = staticmethod(nllax.poisson.log_prob)
+    nll = staticmethod(nllax.poisson.nll)
+
+    class family:  # noqa: N801 - the attribute name the family core uses
+        @staticmethod
+        def fisher(rate=None, log_rate=None):
+            if rate is not None:
+                return {"rate": 1.0 / rate}
+            return {"log_rate": jnp.exp(log_rate)}
+
+
+def _cauchy_log_prob(y, loc):
+    r = y - loc
+    return -jnp.log1p(r * r) - jnp.log(jnp.pi)
+
+
+class _Cauchy:
+    """Cauchy(loc, 1): -log p = log(1 + r^2) + log(pi); d2/dloc2 = 2 (1 - r^2)/(1 + r^2)^2,
+    negative for |r| > 1."""
+
+    log_prob = staticmethod(_cauchy_log_prob)
+
+    @staticmethod
+    def nll(y, loc, *, reduction="sum", weights=None, where=None):
+        t = -_cauchy_log_prob(y, loc)
+        if weights is not None:
+            t = t * weights
+        if where is not None:
+            t = jnp.where(where, t, 0.0)
+        return t if reduction == "none" else jnp.sum(t)
+
+
+# -------------------------------------------------------------------------- models
+# Module level: a fit's compiled loop is cached on the objective's identity.
+
+
+def _log_rate(beta, X, offset):
+    return {"log_rate": X @ beta + offset}
+
+
+def _rate(beta, X):
+    return {"rate": X @ beta}
+
+
+def _loc(beta, X):
+    return {"loc": X @ beta}
+
+
+def _hetero(p, X, Z):
+    return {"loc": X @ p["b"], "log_scale": Z @ p["c"]}
+
+
+POISSON = nllax.Likelihood(nllax.poisson, _log_rate)
+POISSON_ID = nllax.Likelihood(_PoissonWithFisher, _rate)
+CAUCHY = nllax.Likelihood(_Cauchy, _loc)
+HETERO = nllax.Likelihood(nllax.gaussian, _hetero)
+
+
+def _design(n, d, seed):
+    rng = np.random.default_rng(seed)
+    return np.c_[np.ones(n), rng.standard_normal((n, d - 1))], rng
+
+
+def _numpy_newton(grad_hess, beta, steps=60):
+    for _ in range(steps):
+        g, h = grad_hess(beta)
+        beta = beta - np.linalg.solve(h, g)
+    return beta
+
+
+def _cond(h):
+    s = 1.0 / np.sqrt(np.diag(h))
+    return np.linalg.cond(h * s[:, None] * s[None, :])
+
+
+# -------------------------------------------------------------------------- the object
+
+
+def test_public_surface_and_calls(x64):
+    assert nllax.Likelihood is L.Likelihood and "Likelihood" in nllax.__all__
+    X, rng = _design(30, 3, 0)
+    y = rng.poisson(2.0, 30).astype(float)
+    off = rng.normal(size=30) * 0.1
+    beta = jnp.asarray([0.3, -0.2, 0.1])
+    args = (jnp.asarray(y), jnp.asarray(X), jnp.asarray(off))
+    eta = X @ np.asarray(beta) + off
+    np.testing.assert_allclose(
+        POISSON.nll(beta, *args), nllax.poisson.nll(args[0], log_rate=eta), rtol=1e-15
+    )
+    ll = POISSON.log_lik(beta, *args)
+    assert ll.shape == (30,)
+    np.testing.assert_allclose(ll, nllax.poisson.log_prob(args[0], log_rate=eta), rtol=1e-15)
+    w = jnp.linspace(0.5, 1.5, 30)
+    np.testing.assert_allclose(
+        POISSON.nll(beta, *args, weights=w), jnp.sum(-w * ll), rtol=1e-13
+    )
+    assert L.likelihood_of(POISSON.nll) is POISSON and L.likelihood_of(POISSON) is POISSON
+    assert L.likelihood_of(lambda b: b) is None
+    # equal by family and predictor: a rebuilt object shares the compiled fits
+    assert nllax.Likelihood(nllax.poisson, _log_rate) == POISSON
+    with pytest.raises(TypeError, match="family module"):
+        nllax.Likelihood(object(), _log_rate)
+    with pytest.raises(TypeError, match="dict"):
+        nllax.Likelihood(nllax.poisson, lambda b, X, o: X @ b).nll(beta, *args)
+
+
+def test_affine_detection():
+    x = jnp.zeros(3)
+    X = jnp.ones((5, 3))
+    assert L._is_affine(lambda b, X: {"a": X @ b + 1.0}, x, (X,))
+    assert L._is_affine(lambda b, X: {"a": 2.0 * (X @ b)[::-1]}, x, (X,))
+    assert not L._is_affine(lambda b, X: {"a": jnp.exp(X @ b)}, x, (X,))
+    assert not L._is_affine(lambda b, X: {"a": X @ (b * b)}, x, (X,))
+
+
+# -------------------------------------------------------------------------- GLM = Newton
+
+
+def test_poisson_glm_with_offset_matches_newton_raphson(x64):
+    X, rng = _design(400, 4, 1)
+    off = 0.2 * rng.normal(size=400)
+    y = rng.poisson(np.exp(X @ np.array([0.5, 0.3, -0.2, 0.1]) + off)).astype(float)
+
+    def gh(b):
+        mu = np.exp(X @ b + off)
+        return X.T @ (mu - y), X.T @ (mu[:, None] * X)
+
+    ref = _numpy_newton(gh, np.zeros(4))
+    args = (jnp.asarray(y), jnp.asarray(X), jnp.asarray(off))
+    r = nllax.fit(POISSON, jnp.zeros(4), *args)
+    assert bool(r.converged), r.message
+    # same equations solved in float64: agreement to about cond(information) * eps;
+    # 10x for the different summation orders
+    rtol = 10 * _cond(gh(ref)[1]) * EPS64
+    np.testing.assert_allclose(r.params, ref, rtol=rtol, atol=rtol)
+    # fit(lik) and fit(lik.nll) are the same compiled fit, Gauss-Newton by default
+    r2 = nllax.fit(POISSON.nll, jnp.zeros(4), *args)
+    np.testing.assert_array_equal(r.params, r2.params)
+    # the information of an affine predictor is the exact Hessian, = X' diag(mu) X
+    info = POISSON.information(r.params, *args)
+    np.testing.assert_allclose(info, gh(np.asarray(r.params))[1], rtol=1e-13)
+    with pytest.raises(ValueError, match="expected"):
+        POISSON.information(r.params, *args, kind="expected")  # nllax.poisson has no fisher yet
+
+
+def test_gn_matrix_is_one_matmul_over_the_data(x64):
+    # The compiled curvature of a linear predictor is X'[WX, r]: one (d, d+1) product,
+    # and no n x d product with the identity (what jax.jacfwd of X @ beta would give).
+    n, d = 64, 5
+    X = jnp.ones((n, d))
+    args = (jnp.zeros(n), X, jnp.zeros(n))
+    x = jnp.zeros(d)
+    unravel = lambda v: v  # noqa: E731
+    jac = POISSON.constant_jacobian(x, unravel, args)
+    assert jac is not None and jac["log_rate"].shape == (n, d)
+    hlo = jax.jit(
+        lambda x, jac, *a: POISSON.value_grad_curvature(x, unravel, a, jac=jac)
+    ).lower(x, jac, *args).compile().as_text()
+    dots = [ln for ln in hlo.splitlines() if " dot(" in ln]
+    assert any(f"f64[{d},{d + 1}]" in ln for ln in dots), dots
+    assert not any(f"f64[{n},{d}]" in ln.split("=")[1].split("dot(")[0] for ln in dots), dots
+
+
+def test_heteroscedastic_gaussian_block_curvature(x64):
+    # k = 2 predicted parameters: a 2x2 curvature block per observation, indefinite one
+    # by one (det = -2 r^2 / sigma^4); the sum is the exact Hessian (affine predictor).
+    X, rng = _design(300, 2, 2)
+    Z = X.copy()
+    y = X @ np.array([1.0, 2.0]) + np.exp(Z @ np.array([-0.5, 0.4])) * rng.standard_normal(300)
+    args = (jnp.asarray(y), jnp.asarray(X), jnp.asarray(Z))
+    p0 = {"b": jnp.zeros(2), "c": jnp.zeros(2)}
+    r = nllax.fit(HETERO, p0, *args)
+    assert bool(r.converged), r.message
+    newton = nllax.fit(HETERO.nll, p0, *args, solver=nllax.solvers.Newton())
+    assert bool(newton.converged)
+    from jax.flatten_util import ravel_pytree
+
+    x, unravel = ravel_pytree(r.params)
+    exact = jax.hessian(lambda x: HETERO.nll(unravel(x), *args))(x)
+    info = HETERO.information(r.params, *args)
+    np.testing.assert_allclose(info, exact, rtol=1e-12, atol=1e-12 * np.max(np.abs(exact)))
+    rtol = 10 * _cond(np.asarray(exact)) * EPS64
+    for k in ("b", "c"):
+        np.testing.assert_allclose(r.params[k], newton.params[k], rtol=rtol, atol=rtol)
+
+
+# -------------------------------------------------------------------------- non-convex
+
+
+def test_negative_observed_curvature_cauchy_regression(x64):
+    scipy_optimize = pytest.importorskip("scipy.optimize")
+    X, rng = _design(200, 3, 3)
+    y = X @ np.array([1.0, -2.0, 0.5]) + rng.standard_cauchy(200)
+    args = (jnp.asarray(y), jnp.asarray(X))
+    b0 = jnp.zeros(3)
+    # the Gauss-Newton matrix at the start is indefinite: the fallback is exercised
+    b_start = CAUCHY.value_grad_curvature(b0, lambda v: v, args)[2]
+    assert np.min(np.linalg.eigvalsh(np.asarray(b_start))) < 0
+    r = nllax.fit(CAUCHY, b0, *args)
+    assert bool(r.converged), r.message
+
+    def f(b):
+        res = y - X @ b
+        return np.sum(np.log1p(res * res))
+
+    def g(b):
+        res = y - X @ b
+        return -X.T @ (2 * res / (1 + res * res))
+
+    def h(b):
+        res = y - X @ b
+        return X.T @ ((2 * (1 - res * res) / (1 + res * res) ** 2)[:, None] * X)
+
+    ref = scipy_optimize.minimize(f, np.zeros(3), jac=g, hess=h, method="trust-exact",
+                                  options={"gtol": 1e-10})
+    # (trust-exact may stop at rounding level with a "bad approximation" message; what
+    # matters is its gradient, which enters the bound below)
+    assert np.linalg.norm(g(ref.x)) < 1e-9, ref
+    hinv = np.linalg.norm(np.linalg.inv(h(ref.x)), 2)
+    assert np.all(np.linalg.eigvalsh(h(ref.x)) > 0)  # a strict local minimum
+    # |b - b_ref| <= ||H^-1|| (|g(b)| + |g(b_ref)|) to first order; 2x for the second order
+    bound = 2 * hinv * (np.linalg.norm(g(np.asarray(r.params))) + np.linalg.norm(g(ref.x)))
+    np.testing.assert_allclose(r.params, ref.x, rtol=0, atol=bound + 10 * EPS64)
+
+
+# -------------------------------------------------------------------------- expected
+
+
+def test_fisher_scoring_with_expected_information(x64):
+    # Poisson with the identity link (rate = X beta): observed curvature y/mu^2, expected
+    # 1/mu. Fisher scoring and Newton reach the same MLE.
+    X, rng = _design(300, 3, 4)
+    X[:, 1:] = np.abs(X[:, 1:])
+    mu_true = X @ np.array([2.0, 1.0, 0.5])
+    y = rng.poisson(mu_true).astype(float)
+
+    def gh(b):
+        mu = X @ b
+        return X.T @ (1 - y / mu), X.T @ ((y / mu**2)[:, None] * X)
+
+    ref = _numpy_newton(gh, np.array([2.0, 1.0, 0.5]))
+    args = (jnp.asarray(y), jnp.asarray(X))
+    b0 = jnp.asarray([3.0, 0.5, 0.5])
+    scoring = nllax.fit(POISSON_ID, b0, *args, solver=nllax.solvers.GaussNewton(curvature="expected"))
+    newton = nllax.fit(POISSON_ID, b0, *args)
+    h_ref = gh(ref)[1]
+    rtol = 10 * _cond(h_ref) * EPS64
+    assert bool(newton.converged), newton.message
+    np.testing.assert_allclose(newton.params, ref, rtol=rtol)  # quadratic: to rounding
+    # Fisher scoring converges linearly: what the fit promises is its stopping rule,
+    # |error_i| <= tol (|beta_i| + 1/sqrt(B_ii)), tol = eps**(2/3), plus rounding
+    assert bool(scoring.converged), scoring.message
+    tol = EPS64 ** (2 / 3)
+    bound = tol * (np.abs(ref) + 1 / np.sqrt(np.diag(h_ref))) + rtol * np.abs(ref)
+    assert np.all(np.abs(np.asarray(scoring.params) - ref) <= bound), (scoring.params - ref, bound)
+    mu = X @ np.asarray(scoring.params)
+    expected = POISSON_ID.information(scoring.params, *args, kind="expected")
+    np.testing.assert_allclose(expected, X.T @ ((1 / mu)[:, None] * X), rtol=1e-13)
+    observed = POISSON_ID.information(scoring.params, *args)
+    np.testing.assert_allclose(observed, X.T @ ((y / mu**2)[:, None] * X), rtol=1e-13)
+    with pytest.raises(ValueError, match="curvature"):
+        nllax.solvers.GaussNewton(curvature="fisher")
+
+
+def test_gauss_newton_needs_a_likelihood():
+    with pytest.raises(TypeError, match="Likelihood"):
+        nllax.fit(lambda b: jnp.sum(b**2), jnp.ones(2), solver=nllax.solvers.GaussNewton())
+
+
+def test_categorical_falls_back_to_the_exact_hessian(x64):
+    # logits with an event axis: the NLL is not elementwise in them, the exact Hessian
+    # is used, and the fit is the multinomial-logit MLE (gradient zero).
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((120, 2))
+    labels = rng.integers(0, 3, 120)
+    lik = nllax.Likelihood(nllax.categorical, lambda W, X: {"logits": X @ W})
+    r = nllax.fit(lik, jnp.zeros((2, 3)), jnp.asarray(labels), jnp.asarray(X))
+    # the logits are identified up to a constant per row: the Hessian is singular, so
+    # the stopping rule is the rejected-small-step one; the gradient is zero all the same
+    g = jax.grad(lik.nll)(r.params, jnp.asarray(labels), jnp.asarray(X))
+    assert float(jnp.max(jnp.abs(g))) < 1e-8, (r.message, g)
