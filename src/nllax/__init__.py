@@ -17,6 +17,13 @@ from nllax import bernoulli as bernoulli
 from nllax import categorical as categorical
 from nllax import poisson as poisson
 from nllax import logistic as logistic
+from nllax import ordinal as ordinal
+
+from nllax._wrappers import censored as censored
+from nllax._wrappers import hurdle as hurdle
+from nllax._wrappers import truncated as truncated
+from nllax._wrappers import zero_inflated as zero_inflated
+from nllax._wrappers import zero_truncated as zero_truncated
 
 from nllax import losses as losses
 from nllax import solvers as solvers
@@ -58,6 +65,12 @@ __all__ = [
     "categorical",
     "poisson",
     "logistic",
+    "ordinal",
+    "zero_inflated",
+    "hurdle",
+    "truncated",
+    "zero_truncated",
+    "censored",
     "losses",
     "solvers",
     "verify",

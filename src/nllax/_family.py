@@ -106,7 +106,9 @@ class Constraint:
     """A rule on an array: ``elem(x)`` per element, ``whole(x)`` one scalar for all.
 
     ``message`` completes "`name` ..." in `checked` errors. ``safe`` is a valid value put
-    in masked slots. ``propagates=True`` marks a rule whose violation (NaN data) already
+    in masked slots (for an event rule, it may be a callable ``safe(event_shape) ->
+    array``: a valid row, e.g. increasing cut-points, where no constant is valid).
+    ``propagates=True`` marks a rule whose violation (NaN data) already
     gives NaN by plain arithmetic: it is checked in `checked` mode but not applied.
     ``event_ndim`` > 0: the rule is per row of that many trailing axes (a probability
     vector), ``elem`` returns the batch shape."""
@@ -115,7 +117,7 @@ class Constraint:
     message: str
     elem: Callable[[jax.Array], jax.Array] | None
     whole: Callable[[jax.Array], jax.Array] | None = None
-    safe: float = 0.0
+    safe: Any = 0.0
     propagates: bool = False
     event_ndim: int = 0
 
@@ -191,6 +193,17 @@ def labels(k: int) -> Constraint:
 
     return Constraint("labels", f"must be integers in [0, {k}) (a label outside the classes)",
                       elem, whole, safe=0)
+
+
+def relation(message: str, name: str = "relation") -> Constraint:
+    """A rule between arguments, for :attr:`Family.relations`: its value is the boolean
+    array ``ok`` itself (``successes <= trials``, ``lower <= y <= upper``). Create it once,
+    at module level (the rule is part of a compiled function's cache key)."""
+    return Constraint(name, message, _identity, whole=jnp.all, safe=True)
+
+
+def _identity(ok):
+    return ok
 
 
 # ----------------------------------------------------------------------------------------
@@ -405,6 +418,10 @@ class Family:
     name (a :class:`OneOf` with ``positive=True`` under the group's name, as a
     :class:`Positive`), the options as Python values. It returns the per-observation
     log-density (array or :class:`Affine`) with the data's batch shape.
+
+    A :class:`Param` whose default is ``None`` is optional: when it is not given, the
+    family's functions do not receive it (e.g. ``lower=`` / ``upper=`` of a censored
+    family).
     """
 
     name: str
@@ -422,6 +439,10 @@ class Family:
     sign: int = -1  # -1: nll = -log_prob (a family); +1: a loss, reduced as it is
     register: bool = True
     default_reduction: str = "sum"
+    # relations(data, params, options) -> [(argument, relation constraint, ok array)]:
+    # rules between arguments, evaluated after masking (masked observations exempt); the
+    # argument is the one named in the message. See :func:`relation`.
+    relations: Callable[..., Sequence[tuple[str, Constraint, jax.Array]]] | None = None
 
     # -- introspection ------------------------------------------------------------------
 
@@ -642,7 +663,7 @@ def _prepare(fam: Family, kind: str, given: dict[str, Any]):
     params = {}
     concrete = {}
     for p in fam.flat_params:
-        if p.name in values:
+        if p.name in values and not (values[p.name] is None and p.default is None):
             raw = values[p.name]
             params[p.name] = R.as_param(raw, p.name, fn, dtype)
             if _is_constant(raw):
@@ -692,6 +713,8 @@ def _mask_params(fam: Family, params: dict, mask, batch, overrides):
         m = mask.reshape(mask.shape + (1,) * p.event_ndim) if p.event_ndim else mask
         c = overrides.get(p.name, p.constraint)
         safe = c.safe if c is not None else 0.0
+        if callable(safe):
+            safe = safe(shape[len(batch):])
         out[p.name] = jnp.where(m, v, jnp.asarray(safe, v.dtype))
     return out
 
@@ -796,6 +819,9 @@ def _call(fam: Family, kind: str, sign: int, given: dict[str, Any]):
         if w is not None:
             w = jnp.where(mask, jnp.broadcast_to(w, batch), jnp.zeros((), dtype))
     rules = _rules(fam, data, data_dtype, params, concrete, overrides)
+    if fam.relations is not None:
+        for arg, c, ok in fam.relations(data, params, options):
+            rules.append(_Rule(arg, c, ok if mask is None else ok | ~mask))
     if w is not None:
         rules.append(_Rule("weights", WEIGHTS, w))
     _emit_checks(fn, rules)

@@ -49,6 +49,12 @@ class FamilyCase:
       options: keyword options passed to every call (e.g. ``{"axis": -1}``).
       tails: extra ``(data, params)`` points for log_cdf / log_sf deep in both tails.
       grad_exclude: parameters not to differentiate (e.g. a discrete one).
+      choices: the parametrisations to test (``[{group: member}]``; default every one of
+        the family's). A wrapped family's case tests the wrapper's own members with the
+        base's canonical ones: the base's case covers the base's members, through the same
+        code.
+      grad_order: the order of the finite-difference check (default 2 for a smooth
+        family, 1 otherwise), with ``grad_order_why`` when lowered.
     """
 
     module: Any
@@ -67,6 +73,9 @@ class FamilyCase:
     options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     tails: Sequence[tuple[Any, Mapping[str, Any]]] = ()
     grad_exclude: tuple[str, ...] = ()
+    choices: Sequence[Mapping[str, str]] | None = None
+    grad_order: int | None = None
+    grad_order_why: str = ""
 
     @property
     def family(self):
@@ -77,6 +86,8 @@ class FamilyCase:
         return self.family.name
 
     def parametrisations(self) -> list[dict[str, str]]:
+        if self.choices is not None:
+            return [dict(c) for c in self.choices]
         return self.family.parametrisations()
 
     def convert(self, params: Mapping[str, Any], choice: Mapping[str, str]) -> dict[str, Any]:
