@@ -26,6 +26,7 @@ from nllax._wrappers import zero_inflated as zero_inflated
 from nllax._wrappers import zero_truncated as zero_truncated
 
 from nllax import losses as losses
+from nllax import objectives as objectives
 from nllax import solvers as solvers
 from nllax import verify as verify
 from nllax._audit import Audit as Audit
@@ -72,6 +73,7 @@ __all__ = [
     "zero_truncated",
     "censored",
     "losses",
+    "objectives",
     "solvers",
     "verify",
     "audit",
