@@ -21,6 +21,21 @@ from nllax import _cli as cli
 N = "40"  # the smallest problem size the report accepts (fast; tolerances hold)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _cache_in_a_temp_dir(tmp_path_factory):
+    """The report's persistent compilation cache (on by default) goes to a temporary
+    folder, never to the user's home."""
+    import os
+
+    old = os.environ.get("NLLAX_CACHE_DIR")
+    os.environ["NLLAX_CACHE_DIR"] = str(tmp_path_factory.mktemp("jax_cache"))
+    yield os.environ["NLLAX_CACHE_DIR"]
+    if old is None:
+        del os.environ["NLLAX_CACHE_DIR"]
+    else:
+        os.environ["NLLAX_CACHE_DIR"] = old
+
+
 def _only(monkeypatch, **entries):
     monkeypatch.setattr(nllax, "equivalences", types.MappingProxyType(entries))
 
@@ -183,3 +198,103 @@ def test_json_is_strict_when_a_measurement_is_nan(monkeypatch, capsys):
     doc = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard JSON {c}"))
     assert code == 1 and doc["rows"][0]["passed"] is False
     assert doc["rows"][0]["identity_rel_error"] is None
+
+
+# ----------------------------------------------------------------------------- likelihoods,
+# figure, page, compilation cache
+
+
+def test_rows_name_the_likelihood_of_every_registered_equivalence(capsys, full_json):
+    code, text = full_json
+    doc = json.loads(text)
+    assert [r["family"] for r in doc["rows"]] == [eq.family for eq in nllax.equivalences.values()]
+    assert all(r["family"] for r in doc["rows"])
+    cli.main(["report", "--n", N, "--device", "cpu:0"])
+    out = capsys.readouterr().out
+    assert "likelihood" in out.splitlines()[next(
+        i for i, ln in enumerate(out.splitlines()) if ln.startswith("equivalence"))]
+    for name, eq in nllax.equivalences.items():
+        (row,) = [ln for ln in out.splitlines() if ln.startswith(name + " ")]
+        assert eq.family in row
+
+
+def test_report_states_its_compile_time(full_json, _cache_in_a_temp_dir):
+    doc = json.loads(full_json[1])
+    t = doc["timing"]
+    assert t["total_s"] >= t["first_row_s"] > 0 and t["compile_s"] >= 0
+    assert t["cache_dir"] == _cache_in_a_temp_dir  # on by default, here in a temp dir
+    assert "timing    first row" in cli.format_table(doc) and "compilation" in cli.format_table(doc)
+
+
+def test_plot_and_html_have_one_panel_per_row(monkeypatch, capsys, tmp_path):
+    from PIL import Image
+
+    eqs = nllax.equivalences
+    _only(monkeypatch, sse=eqs["sse"], binary_cross_entropy=eqs["binary_cross_entropy"])
+    png, page, cache = tmp_path / "r.png", tmp_path / "r.html", tmp_path / "cache"
+    code = cli.main(["report", "--n", N, "--device", "cpu:0", "--plot", str(png),
+                     "--html", str(page), "--cache-dir", str(cache)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    with Image.open(png) as im:
+        assert im.format == "PNG" and im.size[0] > 100
+        assert im.text["nllax panels"] == "sse,binary_cross_entropy"
+    text = page.read_text()
+    assert text.startswith("<!DOCTYPE html>") and "data:image/png;base64," in text
+    assert "http" not in text  # self-contained: nothing to fetch
+    for name in ("sse", "binary_cross_entropy"):
+        assert f"<td>{name}</td>" in text
+        assert f"<td>{eqs[name].family}</td>" in text
+    # the curves' programs were new: compiled and written to the cache folder given
+    assert any(cache.iterdir())
+    assert f"persistent cache {cache}" in out
+
+
+def test_no_cache_leaves_jax_configuration_alone(monkeypatch, capsys, tmp_path,
+                                                 _cache_in_a_temp_dir):
+    import os
+
+    _only(monkeypatch, binary_cross_entropy=nllax.equivalences["binary_cross_entropy"])
+    before = jax.config.jax_compilation_cache_dir
+    # importing the library never turns the cache on
+    assert before == os.environ.get("JAX_COMPILATION_CACHE_DIR")
+    fresh = tmp_path / "unused"
+    monkeypatch.setenv("NLLAX_CACHE_DIR", str(fresh))
+    code = cli.main(["report", "--n", N, "--device", "cpu:0", "--json", "--no-cache"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0 and doc["timing"]["cache_dir"] is None
+    assert not fresh.exists()
+    assert cli.main(["report", "--n", N, "--device", "cpu:0", "--no-cache"]) == 0
+    assert "persistent cache off" in capsys.readouterr().out
+    # with the cache on, the setting is the command's only
+    assert cli.main(["report", "--n", N, "--device", "cpu:0", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["timing"]["cache_dir"] == str(fresh)
+    assert jax.config.jax_compilation_cache_dir == before
+
+
+def test_default_cache_dir_follows_the_environment(monkeypatch, tmp_path):
+    from nllax import _report_extras as X
+
+    monkeypatch.setenv("NLLAX_CACHE_DIR", str(tmp_path / "a"))
+    assert X.default_cache_dir() == tmp_path / "a"
+    monkeypatch.delenv("NLLAX_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert X.default_cache_dir() == tmp_path / "xdg" / "nllax" / "jax"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert X.default_cache_dir() == tmp_path / "home" / ".cache" / "nllax" / "jax"
+
+
+def test_plot_without_matplotlib_is_a_clear_usage_error(monkeypatch, capsys, tmp_path):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    for flag in ("--plot", "--html"):
+        with pytest.raises(SystemExit) as exc:
+            cli.main(["report", "--n", N, flag, str(tmp_path / "x")])
+        assert exc.value.code == 2
+        assert "need matplotlib" in capsys.readouterr().err
+
+
+def test_plot_into_a_missing_folder_is_a_usage_error(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["report", "--n", N, "--plot", str(tmp_path / "no" / "r.png")])
+    assert exc.value.code == 2 and "--plot" in capsys.readouterr().err

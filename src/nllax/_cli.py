@@ -18,6 +18,7 @@ The exit status is 0 only when every row passes.
 Usage::
 
     nllax report [--dtype float32|float64] [--n N] [--device all|cpu|cpu:0,...] [--seed S] [--json]
+                 [--plot FILE.png] [--html FILE] [--no-cache] [--cache-dir DIR]
     python -m nllax [report] ...
     nllax audit MODULE:FUNCTION --support SUPPORT [--a A] [--predictions LIST] [--swap]
                 [--base MODULE:FUNCTION] [--json]     (nllax.audit on any loss)
@@ -410,28 +411,46 @@ def _versions() -> dict[str, str]:
 
 
 def run_report(*, dtype: str = "float32", n: int = 200, device: str = "all",
-               seed: int = 0, names: Sequence[str] | None = None) -> dict[str, Any]:
+               seed: int = 0, names: Sequence[str] | None = None,
+               cache_dir: str | None = None) -> dict[str, Any]:
     """Runs every check and returns the report as a JSON-ready dict.
 
-    The caller must have enabled 64-bit mode for ``dtype="float64"``."""
+    The caller must have enabled 64-bit mode for ``dtype="float64"``. ``cache_dir`` is
+    only recorded (the caller sets up the persistent compilation cache); ``timing``
+    holds the wall times and JAX's compile times (see :mod:`nllax._report_extras`)."""
     import jax
 
     import nllax
+    from nllax import _report_extras as X
 
     start = time.perf_counter()
     devices = select_devices(device)
-    eqs = nllax.equivalences
+    eqs = nllax.equivalences  # every registered row: nothing here is listed by hand
     names = list(eqs) if names is None else list(names)
-    plans = _plan(names, eqs, n, seed)
     rows = []
-    for dev in devices:
-        with jax.default_device(dev):
-            for name in names:
-                try:
-                    rows.append(_check_row(name, eqs[name], plans[name], dev, dtype, seed))
-                except Exception as e:  # noqa: BLE001  (a crash is a failed row, not a traceback)
-                    rows.append({"equivalence": name, "device": _device_name(dev),
-                                 "passed": False, "error": f"{type(e).__name__}: {e}"})
+    first_row_s = None
+    with X.compile_timer() as compiled:
+        plans = _plan(names, eqs, n, seed)
+        for dev in devices:
+            with jax.default_device(dev):
+                for name in names:
+                    t0 = time.perf_counter()
+                    try:
+                        row = _check_row(name, eqs[name], plans[name], dev, dtype, seed)
+                    except Exception as e:  # noqa: BLE001  (a crash is a failed row, not a traceback)
+                        row = {"equivalence": name, "device": _device_name(dev),
+                               "family": getattr(eqs[name], "family", ""),
+                               "passed": False, "error": f"{type(e).__name__}: {e}"}
+                    row["elapsed_s"] = round(time.perf_counter() - t0, 3)
+                    rows.append(row)
+                    if first_row_s is None:
+                        first_row_s = round(time.perf_counter() - start, 3)
+    elapsed = round(time.perf_counter() - start, 3)
+    timing = {"total_s": elapsed, "first_row_s": first_row_s,
+              "compile_s": round(compiled["trace_s"] + compiled["lower_s"]
+                                 + compiled["backend_s"], 3),
+              **{k: round(v, 3) if isinstance(v, float) else v for k, v in compiled.items()},
+              "cache_dir": cache_dir}
     return {
         "header": {
             "backend": jax.default_backend(),
@@ -444,7 +463,8 @@ def run_report(*, dtype: str = "float32", n: int = 200, device: str = "all",
                        "non_smooth": sorted(NON_SMOOTH)},
         "rows": rows,
         "passed": bool(rows) and all(r["passed"] for r in rows),
-        "elapsed_s": round(time.perf_counter() - start, 3),
+        "elapsed_s": elapsed,
+        "timing": timing,
     }
 
 
@@ -467,25 +487,36 @@ def format_table(report: dict[str, Any]) -> str:
          f"|ratio/predicted - 1| <= {tol['ratio']:.0e}, "
          f"theta_hat diff <= {tol['theta']:.0e} "
          f"({', '.join(tol['non_smooth'])}: <= {tol['theta_non_smooth']:.0e}, non-smooth)"),
-        "",
     ]
-    head = ["equivalence", "device", "identity miss", "grad ratio", "predicted a",
+    t = report.get("timing")
+    if t:
+        cache = (f"persistent cache {t['cache_dir']}: {t['cache_hits']} loaded, "
+                 f"{t['cache_misses']} compiled and stored" if t["cache_dir"]
+                 else "persistent cache off")
+        lines.append(
+            f"  timing    first row {t['first_row_s'] or 0:.1f} s (compiles its group's "
+            f"programs), all rows {t['total_s']:.1f} s; compilation {t['compile_s']:.1f} s for "
+            f"{t['programs']} programs (trace {t['trace_s']:.1f}, lower {t['lower_s']:.1f}, "
+            f"XLA or cache load {t['backend_s']:.1f}); {cache}")
+    lines.append("")
+    head = ["equivalence", "likelihood", "device", "identity miss", "grad ratio", "predicted a",
             "ratio miss", "theta_hat diff", "fit steps", "result"]
     table = [head]
     for r in report["rows"]:
         if "error" in r and "ratio_measured" not in r:
-            table.append([r["equivalence"], r["device"], "-", "-", "-", "-", "-", "-", "FAIL"])
+            table.append([r["equivalence"], r.get("family", ""), r["device"],
+                          "-", "-", "-", "-", "-", "-", "FAIL"])
             continue
         failed = [k for k, ok in r["checks"].items() if not ok]
         table.append([
-            r["equivalence"], r["device"], _fmt(r["identity_rel_error"]),
+            r["equivalence"], r.get("family", ""), r["device"], _fmt(r["identity_rel_error"]),
             _fmt(r["ratio_measured"], ".6g"), _fmt(r["ratio_predicted"], ".6g"),
             _fmt(r["ratio_rel_error"]), _fmt(r["theta_rel_diff"]),
             "/".join(str(s) for s in r["steps"]),
             "pass" if r["passed"] else "FAIL (" + ", ".join(failed) + ")",
         ])
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]
-    numeric = {2, 3, 4, 5, 6, 7}
+    numeric = {3, 4, 5, 6, 7, 8}
     for j, row in enumerate(table):
         cells = [c.rjust(w) if i in numeric else c.ljust(w)
                  for i, (c, w) in enumerate(zip(row, widths))]
@@ -538,6 +569,18 @@ def build_parser() -> argparse.ArgumentParser:
                           "platform ('cpu', 'gpu', 'tpu'), or 'cpu:0'; comma-separated")
     rep.add_argument("--seed", type=int, default=0, help="seed of the generated data")
     rep.add_argument("--json", action="store_true", help="print one JSON document")
+    rep.add_argument("--plot", default=None, metavar="FILE.png",
+                     help="also draw one panel per equivalence (NLL and a * loss + b along a "
+                          "sweep of the prediction, and the gradient ratio); needs matplotlib")
+    rep.add_argument("--html", default=None, metavar="FILE",
+                     help="also write the report as a self-contained HTML page (table and "
+                          "the figure inline); needs matplotlib")
+    rep.add_argument("--no-cache", action="store_true",
+                     help="do not use the persistent compilation cache")
+    rep.add_argument("--cache-dir", default=None, metavar="DIR",
+                     help="where the persistent compilation cache lives (default "
+                          "$NLLAX_CACHE_DIR, else $XDG_CACHE_HOME/nllax/jax, else "
+                          "~/.cache/nllax/jax)")
     aud = sub.add_parser(
         "audit", help="is a loss an NLL up to a * loss + b? (nllax.audit)",
         description="Runs nllax.audit on LOSS, a function loss(y, pred) -> scalar for one "
@@ -676,14 +719,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         select_devices(args.device)
     except ValueError as e:
         parser.error(f"--device {args.device}: {e}")
-    # 64-bit mode is the user's choice, made here by a flag, for this command only.
-    with jax.enable_x64(args.dtype == "float64"):
-        report = run_report(dtype=args.dtype, n=args.n, device=args.device, seed=args.seed)
+    from nllax import _report_extras as X
+
+    for flag, path in (("--plot", args.plot), ("--html", args.html)):
+        if path is not None:
+            X.check_writable(path, flag, parser)
+    if args.plot is not None or args.html is not None:
+        X.require_matplotlib(parser)
+    cache = None if args.no_cache else (args.cache_dir or str(X.default_cache_dir()))
+    # 64-bit mode is the user's choice, made here by a flag, for this command only; the
+    # persistent compilation cache is the command's too (restored on exit).
+    with jax.enable_x64(args.dtype == "float64"), X.persistent_cache(cache) as used:
+        report = run_report(dtype=args.dtype, n=args.n, device=args.device, seed=args.seed,
+                            cache_dir=used)
+        png = None
+        if args.plot is not None or args.html is not None:
+            curves = X.sweep_curves(report, args.dtype)
+            png = X.figure_png(curves, title=f"nllax report ({args.dtype}, n = {args.n})")
+    table = format_table(report)
+    if args.plot is not None:
+        with open(args.plot, "wb") as f:
+            f.write(png)
+    if args.html is not None:
+        with open(args.html, "w", encoding="utf-8") as f:
+            f.write(X.html_page(report, table, png))
     if args.json:
         # Strict JSON: a NaN or infinite measurement (a failed row) is written as null.
         print(json.dumps(_finite_or_null(report), indent=2, allow_nan=False))
     else:
-        print(format_table(report))
+        print(table)
     return 0 if report["passed"] else 1
 
 
