@@ -11,6 +11,8 @@ import pathlib
 
 import pytest
 
+import nllax
+
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
@@ -20,7 +22,11 @@ NOTEBOOK = pathlib.Path(__file__).resolve().parents[1] / "notebooks" / "tutorial
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    env = dict(os.environ, MPLBACKEND="Agg")
+    # The kernel imports the nllax this test process imported (a worktree's src/ under
+    # PYTHONPATH=src, which is relative, would otherwise resolve in the kernel's folder).
+    here = str(pathlib.Path(nllax.__file__).resolve().parents[1])
+    path = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p)
+    env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=path)
     # The kernel gets its own device setting: the tests' 4 simulated CPU devices are not
     # what a reader of the notebook has.
     env.pop("XLA_FLAGS", None)
@@ -61,6 +67,9 @@ def test_notebook_reaches_the_claims(executed):
     assert lines["sigma_hat^2"] == lines["SSE/n"]
     for name in ("sse", "mse", "sae", "mae", "binary_cross_entropy", "cross_entropy", "poisson"):
         assert f"\n{name} " in text
+    # the learned-variance section: both fits judged by the held-out Gaussian NLL
+    het = [ln for ln in text.splitlines() if "held-out mean NLL" in ln]
+    assert [ln.split("(")[0].strip() for ln in het] == ["Gaussian NLL", "beta-NLL, beta = 0.5"]
 
 
 def test_committed_notebook_has_outputs():
