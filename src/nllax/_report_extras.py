@@ -155,7 +155,7 @@ def sweep_curves(report: dict[str, Any], dtype: str) -> list[dict[str, Any]]:
                  "passed": r["passed"]}
         eq = nllax.equivalences.get(name)
         try:
-            prob = _cli.make_problem(name, h["n"], h["seed"])
+            prob = _cli.make_problem(name, h["n"], h["seed"], eq)
         except KeyError:
             prob = None
         if eq is None or prob is None or "theta_loss" not in r:
