@@ -255,7 +255,7 @@ def html_page(report: dict[str, Any], table_text: str, png: bytes) -> str:
             return "pass" if v else "FAIL" + (f" ({html.escape(r['error'])})" if "error" in r
                                               else "")
         if isinstance(v, float):
-            return f"{v:.3g}"
+            return f"{v:.6g}" if key.startswith("ratio") else f"{v:.1e}"
         return html.escape("-" if v is None else str(v))
 
     head = "".join(f"<th>{html.escape(c)}</th>" for c, _ in cols)
