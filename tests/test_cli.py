@@ -301,28 +301,26 @@ def test_plot_into_a_missing_folder_is_a_usage_error(capsys, tmp_path):
 
 
 def test_report_runs_a_row_added_elsewhere_without_listing_it(monkeypatch, capsys):
-    # Two losses declared in the family core as another branch would (one smooth, one
-    # not), with their rows: the report builds their problems from the declared data
-    # support and finds the non-smooth one by its declaration. Nothing is listed by hand.
+    # A loss declared in the family core as another branch would (non-smooth), with its
+    # row: the report builds its problem from the declared data support and finds it
+    # non-smooth by its declaration. Nothing is listed by hand. (One row: one compile.)
     from nllax import _equivalences as E
     from nllax import _family as F
     from nllax import _math as M
     from nllax import losses
 
-    decls = {"my_l2": losses.residual_loss("my_l2", jnp.square),
-             "my_l1": losses.residual_loss("my_l1", M.abs_, smooth=False)}
-    for name, decl in decls.items():
-        monkeypatch.setitem(F.LOSSES, decl.fn_name, decl)
-    fns = {name: F._make_public(d, "nll", d.signature("nll")) for name, d in decls.items()}
-    _only(monkeypatch, my_l2=E.gaussian_row("my_l2", fns["my_l2"], mean=False),
-          my_l1=E.laplace_row("my_l1", fns["my_l1"], mean=False))
+    decl = losses.residual_loss("my_l1", M.abs_, smooth=False)
+    monkeypatch.setitem(F.LOSSES, decl.fn_name, decl)
+    fn = F._make_public(decl, "nll", decl.signature("nll"))
+    _only(monkeypatch, my_l1=E.laplace_row("my_l1", fn, mean=False))
     assert cli.non_smooth() == {"my_l1"}
+    assert cli.make_problem("my_l1", 40, 0).model is cli._linear  # real data: linear model
     code = cli.main(["report", "--n", N, "--device", "cpu:0", "--json", "--no-cache"])
     doc = json.loads(capsys.readouterr().out)
     assert code == 0, doc
-    assert [(r["equivalence"], r["family"]) for r in doc["rows"]] == [
-        ("my_l2", "Normal(loc, sigma)"), ("my_l1", "Laplace(loc, beta)")]
+    (row,) = doc["rows"]
+    assert (row["equivalence"], row["family"]) == ("my_l1", "Laplace(loc, beta)")
     assert doc["tolerances"]["non_smooth"] == ["my_l1"]
-    l2, l1 = doc["rows"]
-    assert l2["theta_tolerance"] == cli.TOLERANCES["float32"]["theta"]
-    assert l1["theta_tolerance"] == cli.TOLERANCES["float32"]["theta_non_smooth"]
+    assert row["theta_tolerance"] == cli.TOLERANCES["float32"]["theta_non_smooth"]
+    with pytest.raises(KeyError):  # neither hand-made nor declared: no problem
+        cli.make_problem("not_a_loss", 40, 0)
