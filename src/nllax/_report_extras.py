@@ -122,10 +122,10 @@ def compile_timer() -> Iterator[dict[str, float]]:
 
 
 def _unregister(mon, on_duration, on_event) -> None:
-    from jax._src import monitoring as m  # the public module has no unregister functions
-
-    for fn, listener in ((getattr(m, "unregister_event_duration_listener", None), on_duration),
-                         (getattr(m, "unregister_event_listener", None), on_event)):
+    # getattr: a JAX without the unregister functions keeps the (inert) listeners
+    for name, listener in (("unregister_event_duration_listener", on_duration),
+                           ("unregister_event_listener", on_event)):
+        fn = getattr(mon, name, None)
         if fn is not None:
             with contextlib.suppress(Exception):
                 fn(listener)
