@@ -18,6 +18,7 @@ from nllax import categorical as categorical
 from nllax import poisson as poisson
 from nllax import logistic as logistic
 from nllax import ordinal as ordinal
+from nllax import gaussian_natural as gaussian_natural
 
 from nllax._wrappers import censored as censored
 from nllax._wrappers import hurdle as hurdle
@@ -66,6 +67,7 @@ __all__ = [
     "poisson",
     "logistic",
     "ordinal",
+    "gaussian_natural",
     "zero_inflated",
     "hurdle",
     "truncated",
