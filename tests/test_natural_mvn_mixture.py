@@ -77,3 +77,121 @@ def test_natural_equals_gaussian_through_the_map(x64):
     b1, b2 = nllax.gaussian_natural.from_mean_var(mu, sigma**2)
     np.testing.assert_allclose(np.asarray(b1), e1, rtol=1e-14)
     np.testing.assert_allclose(np.asarray(b2), e2, rtol=1e-14)
+
+
+# ---------------------------------------------------------------------------------------
+# multivariate_normal
+
+import pytest  # noqa: E402
+from scipy import linalg as sla  # noqa: E402
+
+from cases import multivariate_normal as mvn_case  # noqa: E402
+
+MVN = nllax.multivariate_normal
+
+
+def _mvn_inputs(n=5, seed=0):
+    rng = np.random.default_rng([seed, 11])
+    return mvn_case._sample(rng, n)
+
+
+def test_mvn_cov_and_shared_matrix_paths_agree(x64):
+    y, p = _mvn_inputs()
+    loc, low = p["loc"], p["scale_tril"]
+    a = MVN.log_prob(y, loc, scale_tril=low)
+    b = MVN.log_prob(y, loc, cov=low @ np.swapaxes(low, -1, -2))
+    np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-12)
+    # one (d, d) matrix and one (d,) mean for every observation: the one-solve path,
+    # against the per-observation path on the broadcast inputs
+    shared = MVN.log_prob(y, loc[0], scale_tril=low[0])
+    each = MVN.log_prob(y, np.broadcast_to(loc[0], y.shape),
+                        scale_tril=np.broadcast_to(low[0], low.shape))
+    np.testing.assert_allclose(np.asarray(shared), np.asarray(each), rtol=1e-13)
+    np.testing.assert_allclose(np.asarray(shared), mvn_case._reference(y, loc[0], low[0]),
+                               rtol=1e-12)
+    # the shared path reduced (Affine) and masked
+    m = np.array([True, False, True, True, False])
+    got = MVN.nll(y, loc[0], scale_tril=low[0], where=m)
+    want = -np.sum(mvn_case._reference(y[m], loc[0], low[0]))
+    assert abs(float(got) - want) <= 1e-12 * abs(want)
+
+
+def test_mvn_upper_triangle_is_ignored_in_value_and_gradient(x64):
+    y, p = _mvn_inputs()
+    loc, low = p["loc"], p["scale_tril"]
+    junk = low + np.triu(np.full(low.shape, 7.0), 1)
+    junk[2, 0, 2] = np.nan  # even NaN
+    f = jax.jit(jax.value_and_grad(lambda L: MVN.nll(y, loc, scale_tril=L)))
+    v0, g0 = f(jnp.asarray(low))
+    v1, g1 = f(jnp.asarray(junk))
+    assert float(v0) == float(v1)
+    np.testing.assert_array_equal(np.asarray(g0), np.asarray(g1))
+    assert np.all(np.triu(np.asarray(g1), 1) == 0)
+
+
+def test_mvn_shape_errors_name_the_argument():
+    y, p = _mvn_inputs()
+    with pytest.raises(ValueError, match="`loc`"):
+        MVN.log_prob(y, p["loc"][:, :2], scale_tril=p["scale_tril"])
+    with pytest.raises(ValueError, match="`scale_tril`"):
+        MVN.log_prob(y, p["loc"], scale_tril=p["scale_tril"][:, :2, :2])
+    with pytest.raises(ValueError, match="`cov`"):
+        MVN.log_prob(y, p["loc"], cov=np.eye(2))
+    with pytest.raises(ValueError, match="exactly one"):
+        MVN.log_prob(y, p["loc"])
+    with pytest.raises(ValueError, match="`y`"):
+        MVN.log_prob(1.0, np.zeros(1), scale_tril=np.eye(1))
+
+
+def ill_conditioned_errors(kappas=(1e1, 1e2, 1e3, 1e4, 1e5), kind="diagonal",
+                           path="scale_tril", n=50, seed=0):
+    """float32 errors of log_prob for scale_tril of condition number ~kappa, against a
+    float64 triangular solve at the same (rounded) inputs. ``kind="diagonal"``: a graded
+    diagonal from 1 to 1/kappa (small off-diagonals); ``"offdiag"``: unit diagonal and
+    off-diagonal entries ~sqrt(kappa) (|L^-1||L| itself large). ``path="cov"`` passes
+    L L^T instead. Rows of (kappa(L), worst |error|, worst |error| / (eps32 * magnitude),
+    worst |error| / (eps32 * kappa(L) * (|z|^2 + 1)))."""
+    rng = np.random.default_rng(seed)
+    d = mvn_case.D
+    rows = []
+    for kappa in kappas:
+        if kind == "diagonal":
+            diag = np.geomspace(1.0, 1.0 / kappa, d)
+            low = np.tril(rng.normal(size=(n, d, d)) * 0.3, -1) * diag[:, None] + np.diag(diag)
+        else:
+            off = np.sqrt(kappa) * rng.choice([-1.0, 1.0], size=(n, d, d))
+            low = np.tril(off * rng.uniform(0.5, 1.0, size=(n, d, d)), -1) + np.eye(d)
+        loc = rng.normal(size=(n, d))
+        y = loc + np.einsum("nij,nj->ni", low, rng.normal(size=(n, d)))
+        y32, loc32, low32 = (np.asarray(a, np.float32) for a in (y, loc, low))
+        if path == "cov":
+            c32 = np.asarray(low32.astype(np.float64) @ np.swapaxes(low32, -1, -2), np.float32)
+            got = np.asarray(jax.jit(lambda a, b, c: MVN.log_prob(a, b, cov=c))(
+                y32, loc32, c32), np.float64)
+            low64 = np.linalg.cholesky(c32.astype(np.float64))
+        else:
+            got = np.asarray(jax.jit(lambda a, b, c: MVN.log_prob(a, b, scale_tril=c))(
+                y32, loc32, low32), np.float64)
+            low64 = low32.astype(np.float64)
+        y64, loc64 = y32.astype(np.float64), loc32.astype(np.float64)
+        z = np.stack([sla.solve_triangular(low64[i], y64[i] - loc64[i], lower=True)
+                      for i in range(n)])
+        want = (-0.5 * np.sum(z**2, -1) - np.sum(np.log(np.diagonal(low64, 0, -2, -1)), -1)
+                - 0.5 * d * np.log(2 * np.pi))
+        err = np.abs(got - want)
+        mag = mvn_case._magnitude(y64, loc64, low64)
+        cond = np.array([np.linalg.cond(m) for m in low64])
+        rows.append((float(np.max(cond)), float(np.max(err)),
+                     float(np.max(err / (EPS32 * mag))),
+                     float(np.max(err / (EPS32 * cond * (np.sum(z**2, -1) + 1))))))
+    return rows
+
+
+@pytest.mark.parametrize("kind,path", [("diagonal", "scale_tril"), ("offdiag", "scale_tril"),
+                                       ("offdiag", "cov")])
+def test_mvn_float32_error_is_bounded_by_the_conditioning(x64, kind, path):
+    # the case's condition bound (magnitude) holds for L with condition numbers up to
+    # ~1e5 (the cov path up to ~1e3: kappa(cov) = kappa(L)^2 must stay below 1/eps32)
+    kappas = (1e1, 1e2, 1e3, 1e4, 1e5) if path == "scale_tril" else (1e1, 1e2, 1e3)
+    for kappa, err, ulps, per_kappa in ill_conditioned_errors(kappas, kind, path):
+        assert ulps <= mvn_case.CASE.f32_ulps, (kappa, err, ulps)

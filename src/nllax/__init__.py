@@ -19,6 +19,7 @@ from nllax import poisson as poisson
 from nllax import logistic as logistic
 from nllax import ordinal as ordinal
 from nllax import gaussian_natural as gaussian_natural
+from nllax import multivariate_normal as multivariate_normal
 
 from nllax._wrappers import censored as censored
 from nllax._wrappers import hurdle as hurdle
@@ -68,6 +69,7 @@ __all__ = [
     "logistic",
     "ordinal",
     "gaussian_natural",
+    "multivariate_normal",
     "zero_inflated",
     "hurdle",
     "truncated",
