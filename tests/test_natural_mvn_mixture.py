@@ -195,3 +195,69 @@ def test_mvn_float32_error_is_bounded_by_the_conditioning(x64, kind, path):
     kappas = (1e1, 1e2, 1e3, 1e4, 1e5) if path == "scale_tril" else (1e1, 1e2, 1e3)
     for kappa, err, ulps, per_kappa in ill_conditioned_errors(kappas, kind, path):
         assert ulps <= mvn_case.CASE.f32_ulps, (kappa, err, ulps)
+
+
+# ---------------------------------------------------------------------------------------
+# docstring examples of the public functions: tests/test_doctests.py runs
+# doctest.testmod(module), which skips functions whose __module__ is another module, and
+# a family's public functions are made in nllax._family, so their examples are run here.
+
+import doctest  # noqa: E402
+
+
+@pytest.mark.parametrize("name", ["gaussian_natural", "multivariate_normal",
+                                  "gaussian_mixture"])
+def test_public_function_examples(name):
+    mod = getattr(nllax, name)
+    finder = doctest.DocTestFinder()
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    n = 0
+    for fn_name in mod.__all__:
+        for t in finder.find(getattr(mod, fn_name), f"nllax.{name}.{fn_name}", globs={}):
+            n += len(t.examples)
+            runner.run(t)
+    assert n > 0 and runner.summarize(verbose=False).failed == 0
+
+
+# ---------------------------------------------------------------------------------------
+# gaussian_mixture
+
+from cases import gaussian_mixture as mix_case  # noqa: E402
+
+MIX = nllax.gaussian_mixture
+
+
+def test_mixture_switched_off_component_and_single_component(x64):
+    rng = np.random.default_rng(5)
+    y, p = mix_case._sample(rng, 8)
+    logits = p["logits"].copy()
+    logits[:, 2] = -np.inf  # component 2 off: the mixture of the other two, exactly
+    f = jax.jit(jax.value_and_grad(
+        lambda lo, l, s: MIX.nll(y, logits=lo, loc=l, scale=s), argnums=(0, 1, 2)))
+    v, grads = f(logits, p["loc"], p["scale"])
+    two = mix_case.CASE.reference(y, logits[:, :2], p["loc"][:, :2], p["scale"][:, :2])
+    assert abs(float(v) + np.sum(two)) <= 1e-12 * np.sum(np.abs(two))
+    for g in grads:
+        assert np.all(np.isfinite(np.asarray(g)))
+    assert np.all(np.asarray(grads[1])[:, 2] == 0) and np.all(np.asarray(grads[2])[:, 2] == 0)
+    # K = 1 is the Gaussian
+    one = MIX.log_prob(y, logits=np.zeros((8, 1)), loc=p["loc"][:, :1], scale=p["scale"][:, :1])
+    np.testing.assert_allclose(np.asarray(one), stats.norm.logpdf(y, p["loc"][:, 0],
+                                                                 p["scale"][:, 0]), rtol=1e-13)
+
+
+def test_mixture_far_from_every_component_and_shared_parameters(x64):
+    # every N(y) underflows in float64 (z = 60 / 0.1): the log-density is still exact
+    lp = MIX.log_prob(jnp.array([60.0, -60.0]), logits=jnp.array([0.0, 1.0]),
+                      loc=jnp.array([-1.0, 1.0]), scale=jnp.array([0.1, 0.1]))
+    want = mix_case.CASE.reference(np.array([60.0, -60.0]), np.array([0.0, 1.0]),
+                                   np.array([-1.0, 1.0]), np.array([0.1, 0.1]))
+    np.testing.assert_allclose(np.asarray(lp), want, rtol=1e-13)
+    assert float(jnp.min(lp)) < -1e5
+
+
+def test_mixture_component_count_mismatch_names_the_argument():
+    with pytest.raises(ValueError, match="`scale`"):
+        MIX.log_prob(jnp.zeros(3), logits=jnp.zeros(2), loc=jnp.zeros(2), scale=jnp.ones(3))
+    with pytest.raises(ValueError, match="`loc`"):
+        MIX.log_prob(jnp.zeros(3), logits=jnp.zeros(2), loc=jnp.zeros(4), scale=jnp.ones(2))

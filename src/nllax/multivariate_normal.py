@@ -194,8 +194,8 @@ _fns = family.functions({
       ...                                          scale_tril=jnp.eye(2)))  # -log(2 pi)
       -1.8378770...
       >>> float(nllax.multivariate_normal.log_prob(jnp.array([1.0, 0.0]), jnp.zeros(2),
-      ...                                          cov=jnp.array([[4.0, 0.0], [0.0, 1.0]])))
-      -2.6309242...
+      ...     cov=jnp.array([[4.0, 0.0], [0.0, 1.0]])))  # -1/8 - log 2 - log(2 pi)
+      -2.6560242...
     """,
     "nll": r"""Multivariate normal negative log-likelihood, reduced over observations
     (``reduction``, ``weights``, ``where`` as in :func:`nllax.gaussian.nll`, with the
