@@ -109,9 +109,13 @@ def _eye(event_shape):
 SCALE_TRIL = F.Constraint(
     "scale_tril", "must have a positive diagonal and a finite lower triangle (a diagonal "
     "entry <= 0 or NaN, or NaN/inf below it)", _tril_ok, safe=_eye, event_ndim=2)
+# Check-only: a matrix that is not positive definite already gives a NaN factor, hence a
+# NaN value and gradient for its observation; applying the rule as well would factor every
+# covariance twice (XLA does not merge the two Cholesky decompositions, measured in the
+# compiled program), so it is evaluated under `nllax.checked` only.
 COV = F.Constraint(
     "cov", "must be symmetric positive definite (its Cholesky factor failed: not positive "
-    "definite, or NaN/inf)", _cov_ok, safe=_eye, event_ndim=2)
+    "definite, or NaN/inf)", _cov_ok, safe=_eye, propagates=True, event_ndim=2)
 # Applied, not only checked: a NaN in y reaches every entry of the gradient but the upper
 # triangle of `scale_tril` (0 by the triangular solve's derivative), which the pipeline's
 # poisoning of the observation then makes NaN too (see `_touch`).
