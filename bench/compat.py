@@ -207,6 +207,12 @@ def rows():
         "n", float(n), "Σ log k!", LOG_FACT,
         lambda: torch_vg(lambda e: torch.nn.PoissonNLLLoss(log_input=True, full=False)(
             e, T(COUNTS)), ETA), pois)
+    add("torch", "PoissonNLLLoss(log_input=False, full=False)", "poisson.nll(k, rate=λ)",
+        "n", float(n), "Σ log k!", LOG_FACT,
+        lambda: torch_vg(lambda lam: torch.nn.PoissonNLLLoss(log_input=False, full=False)(
+            lam, T(COUNTS)), np.exp(ETA)),
+        lambda: jax_vg(lambda lam: nllax.poisson.nll(COUNTS, rate=lam), np.exp(ETA)),
+        "log(λ + 1e-8): exact to ~1e-8/λ (see below)")
     stirling = np.where(COUNTS > 1, COUNTS * np.log(np.maximum(COUNTS, 1)) - COUNTS
                         + 0.5 * np.log(2 * np.pi * np.maximum(COUNTS, 1)), 0.0)
     add("torch", "PoissonNLLLoss(log_input=True, full=True)", "poisson.nll(k, log_rate=η)",
