@@ -261,3 +261,20 @@ def test_mixture_component_count_mismatch_names_the_argument():
         MIX.log_prob(jnp.zeros(3), logits=jnp.zeros(2), loc=jnp.zeros(2), scale=jnp.ones(3))
     with pytest.raises(ValueError, match="`loc`"):
         MIX.log_prob(jnp.zeros(3), logits=jnp.zeros(2), loc=jnp.zeros(4), scale=jnp.ones(2))
+
+
+def test_compatibility_table_is_exact_and_in_step():
+    # bench/compat.py needs torch (a bench extra): skipped where it is not installed. Run
+    # in a subprocess: the script turns on float64 globally, which must not leak here.
+    pytest.importorskip("torch")
+    pytest.importorskip("optax")
+    import os
+    import pathlib
+    import subprocess
+    import sys
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root / "src"))
+    r = subprocess.run([sys.executable, str(root / "bench" / "compat.py"), "--check"],
+                       env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
