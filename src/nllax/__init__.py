@@ -18,6 +18,9 @@ from nllax import categorical as categorical
 from nllax import poisson as poisson
 from nllax import logistic as logistic
 from nllax import ordinal as ordinal
+from nllax import gaussian_natural as gaussian_natural
+from nllax import multivariate_normal as multivariate_normal
+from nllax import gaussian_mixture as gaussian_mixture
 
 from nllax._wrappers import censored as censored
 from nllax._wrappers import hurdle as hurdle
@@ -67,6 +70,9 @@ __all__ = [
     "poisson",
     "logistic",
     "ordinal",
+    "gaussian_natural",
+    "multivariate_normal",
+    "gaussian_mixture",
     "zero_inflated",
     "hurdle",
     "truncated",
