@@ -510,6 +510,9 @@ class Family:
             sig = self.signature(kind)
             fn = _make_public(self, kind, sig)
             fn.__doc__ = doc.get(kind) or _default_doc(self, kind)
+            # the family's module, so that doctest (which skips functions defined in
+            # another module) runs the examples and help() names the right place
+            fn.__module__ = self.fn_name
             out[kind] = fn
         return out
 
@@ -538,6 +541,7 @@ def loss(family: Family, doc: str) -> Callable:
     fn = _make_public(family, "nll", sig)
     fn.__doc__ = doc
     fn.__name__ = fn.__qualname__ = family.name
+    fn.__module__ = family.fn_name.rpartition(".")[0]  # nllax.losses: doctests run
     return fn
 
 
