@@ -18,6 +18,8 @@ from nllax import categorical as categorical
 from nllax import poisson as poisson
 from nllax import logistic as logistic
 from nllax import ordinal as ordinal
+from nllax import beta as beta
+from nllax import weibull as weibull
 
 from nllax._wrappers import censored as censored
 from nllax._wrappers import hurdle as hurdle
@@ -66,6 +68,8 @@ __all__ = [
     "poisson",
     "logistic",
     "ordinal",
+    "beta",
+    "weibull",
     "zero_inflated",
     "hurdle",
     "truncated",
