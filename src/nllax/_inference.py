@@ -9,6 +9,10 @@ parameters (``jax.flatten_util.ravel_pytree``), :math:`\ell = \sum_i \ell_i`,
 :math:`S_{ij} = \partial\ell_i/\partial\theta_j` (forward-mode Jacobian):
 
 * ``covariance="observed"``: :math:`\widehat{\mathrm{Cov}} = (-H)^{-1}` (observed information);
+* ``"expected"``: :math:`(J^\top\,\mathbb{E}[W]\,J)^{-1}`, the inverse expected (Fisher)
+  information of a :class:`nllax.Likelihood` (predictor Jacobian :math:`J`, the
+  family's declared information :math:`\mathbb{E}[W]`); equal to "observed" for a
+  canonical link;
 * ``"opg"``: :math:`(S^\top S)^{-1}` (outer product of gradients, BHHH);
 * ``"HC0"`` (alias ``"robust"``): the sandwich :math:`(-H)^{-1}\,S^\top S\,(-H)^{-1}`
   (White / Huber, no small-sample factor);
@@ -22,8 +26,12 @@ parameters (``jax.flatten_util.ravel_pytree``), :math:`\ell = \sum_i \ell_i`,
 ``freq_weights=`` :math:`w` makes observation :math:`i` count :math:`w_i` times (as if its
 row were repeated): :math:`\ell = \sum_i w_i\ell_i`, the meat is :math:`\sum_i w_i s_i
 s_i^\top` (clusters: :math:`u_g = \sum_{i\in g} w_i s_i`) and :math:`n = \sum_i w_i`.
-``dispersion=`` :math:`\phi` multiplies the observed-information covariance (a
-quasi-likelihood scale); the sandwiches do not depend on it.
+``dispersion=`` :math:`\phi` multiplies the observed- or expected-information covariance
+(a quasi-likelihood scale); the sandwiches do not depend on it. ``dispersion="pearson"``
+estimates it, :math:`\hat\phi = \sum_i w_i (y_i-\mu_i)^2/\mathrm{Var}_i / (n - p)`,
+from a :class:`nllax.Likelihood`'s family mean and variance; the tests are then
+Student's t and F with :math:`n - p` degrees of freedom (``use_t``), as R's
+``summary.glm``.
 
 Standard errors are the square roots of the diagonal; :math:`z = \hat\theta/\mathrm{se}`,
 two-sided p-values :math:`2\Phi(-|z|)`, Wald intervals :math:`\hat\theta \pm
