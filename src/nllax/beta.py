@@ -29,11 +29,14 @@ divergence of two Bernoulli laws, computed by a series near :math:`x = m`, as in
 ``log_cdf`` and ``log_sf`` are :math:`\log I_y(a, b)` and :math:`\log I_{1-y}(b, a)`
 (``jax.scipy.special.betainc``; the upper tail by symmetry, not :math:`1 - I_y`), each
 as ``log1p`` of minus the other where it exceeds 1/2. They are accurate while the
-probability is a normal float and ``-inf`` beyond it. They are
-differentiable in ``y`` only: JAX does not differentiate ``betainc`` in :math:`a` and
-:math:`b`, so a gradient of ``log_cdf`` / ``log_sf`` (and of a censored beta model) with
-respect to ``mean`` or ``precision`` raises JAX's ``ValueError``. ``log_prob`` and
-``nll`` are differentiable to any order in every argument.
+probability is a normal float and ``-inf`` beyond it. Derivatives: in ``y`` analytic
+(the density over the probability); in ``mean`` and ``precision`` (which JAX's
+``betainc`` does not give) those of the incomplete beta's continued fraction, 256 terms
+evaluated backward and differentiated by autodiff, to second order (a censored beta
+regression fits with Newton's method). The fraction converges in
+:math:`O(\sqrt{\max(a, b)})` terms: these derivatives are accurate for precisions up
+to about :math:`10^4` and degrade beyond. ``log_prob`` and ``nll`` are differentiable to
+any order in every argument.
 
 ``y`` outside (0, 1) or NaN, ``mean`` outside (0, 1) or NaN, ``precision <= 0`` or NaN
 give NaN (value and gradient) and a named error under :func:`nllax.checked`. Expected
@@ -49,10 +52,12 @@ from __future__ import annotations
 
 import math
 
+import jax
 import jax.numpy as jnp
 from jax.scipy.special import betainc, gammaln, polygamma
 
 from nllax import _family as F
+from nllax._math import log1mexp
 from nllax.poisson import _bd0
 
 __all__ = ["log_prob", "nll", "log_cdf", "log_sf"]
@@ -91,21 +96,65 @@ def _log_prob(y, mean, precision):
             - _stirlerr(a) - _stirlerr(b) + _stirlerr(precision))
 
 
-def _cdf_sf(y, mean, precision):
-    a, b = mean * precision, (1.0 - mean) * precision
-    return betainc(a, b, y), betainc(b, a, 1.0 - y)
+_CF_TERMS = 256
 
 
-def _log_cdf(y, mean, precision):
-    # log I_y(a, b) while it is below 1/2; log1p(-I_{1-y}(b, a)) above, where the
-    # probability is near 1 and its complement carries the digits
-    cdf, sf = _cdf_sf(y, mean, precision)
+def _lbeta(a, b):
+    # jax.scipy.special.betaln is off by 1.6e-8 at (20, 30) (measured against SciPy);
+    # the plain lgamma difference rounds to eps * a log a
+    return gammaln(a) + gammaln(b) - gammaln(a + b)
+
+
+def _log_betainc_cf(a, b, x):
+    """``log I_x(a, b)`` by the continued fraction of the incomplete beta function,
+    ``I = x^a (1-x)^b / (a B(a, b)) / (1 + d_1/(1 + d_2/(1 + ...)))``, evaluated backward
+    from a fixed number of terms (a plain loop that autodiff differentiates in ``a`` and
+    ``b``), on the side of the mean where it converges fast (``1 - I_{1-x}(b, a)`` on the
+    other). Used for the derivatives in ``a`` and ``b`` only: accurate once the fraction
+    has converged, which takes O(sqrt(max(a, b))) terms (256 cover precisions to ~1e4)."""
+    flip = x > (a + 1.0) / (a + b + 2.0)
+    p, q, z = jnp.where(flip, b, a), jnp.where(flip, a, b), jnp.where(flip, 1.0 - x, x)
+
+    def body(j, t):
+        m = _CF_TERMS - j
+        k = m // 2
+        kf = jnp.asarray(k, z.dtype)
+        odd = -(p + kf) * (p + q + kf) * z / ((p + 2 * kf) * (p + 2 * kf + 1.0))
+        even = kf * (q - kf) * z / ((p + 2 * kf - 1.0) * (p + 2 * kf))
+        return 1.0 + jnp.where(m % 2 == 1, odd, even) / t
+
+    t = jax.lax.fori_loop(0, _CF_TERMS, body, jnp.ones_like(z))
+    log_i = (p * jnp.log(z) + q * jnp.log1p(-z) - jnp.log(p) - _lbeta(p, q) - jnp.log(t))
+    return jnp.where(flip, log1mexp(jnp.minimum(log_i, 0.0)), log_i)
+
+
+@jax.custom_jvp
+def _log_betainc(a, b, x):
+    """``log I_x(a, b)``: the value from ``jax.scipy.special.betainc`` (as ``log1p`` of
+    minus the complement where it exceeds 1/2, which keeps the digits near 1); the
+    derivative in ``x`` analytic (the density over the probability), in ``a`` and ``b``
+    that of the continued fraction :func:`_log_betainc_cf` (JAX does not differentiate
+    ``betainc`` in ``a`` and ``b``)."""
+    cdf, sf = betainc(a, b, x), betainc(b, a, 1.0 - x)
     return jnp.where(cdf < 0.5, jnp.log(cdf), jnp.log1p(-sf))
 
 
+@_log_betainc.defjvp
+def _log_betainc_jvp(primals, tangents):
+    a, b, x = primals
+    da, db, dx = tangents
+    out = _log_betainc(a, b, x)
+    _, d_ab = jax.jvp(lambda a, b: _log_betainc_cf(a, b, x), (a, b), (da, db))
+    log_pdf = (a - 1.0) * jnp.log(x) + (b - 1.0) * jnp.log1p(-x) - _lbeta(a, b)
+    return out, d_ab + jnp.exp(log_pdf - out) * dx
+
+
+def _log_cdf(y, mean, precision):
+    return _log_betainc(mean * precision, (1.0 - mean) * precision, y)
+
+
 def _log_sf(y, mean, precision):
-    cdf, sf = _cdf_sf(y, mean, precision)
-    return jnp.where(sf < 0.5, jnp.log(sf), jnp.log1p(-cdf))
+    return _log_betainc((1.0 - mean) * precision, mean * precision, 1.0 - y)
 
 
 def _fisher(mean, precision):
