@@ -105,15 +105,16 @@ def _lbeta(a, b):
     return gammaln(a) + gammaln(b) - gammaln(a + b)
 
 
-def _log_betainc_cf(a, b, x):
-    """``log I_x(a, b)`` by the continued fraction of the incomplete beta function,
-    ``I = x^a (1-x)^b / (a B(a, b)) / (1 + d_1/(1 + d_2/(1 + ...)))``, evaluated backward
-    from a fixed number of terms (a plain loop that autodiff differentiates in ``a`` and
-    ``b``), on the side of the mean where it converges fast (``1 - I_{1-x}(b, a)`` on the
-    other). Used for the derivatives in ``a`` and ``b`` only: accurate once the fraction
-    has converged, which takes O(sqrt(max(a, b))) terms (256 cover precisions to ~1e4)."""
+def _log_betainc_cf(a, b, x, xc):
+    """``log I_x(a, b)`` (``xc = 1 - x``, given to full precision) by the continued
+    fraction of the incomplete beta function, ``I = x^a (1-x)^b / (a B(a, b)) / (1 + d_1/(1
+    + d_2/(1 + ...)))``, evaluated backward from a fixed number of terms (a plain loop
+    that autodiff differentiates in ``a`` and ``b``), on the side of the mean where it
+    converges fast (``1 - I_{1-x}(b, a)`` on the other). Used for the derivatives in
+    ``a`` and ``b`` only: accurate once the fraction has converged, which takes
+    O(sqrt(max(a, b))) terms (256 cover precisions to ~1e4)."""
     flip = x > (a + 1.0) / (a + b + 2.0)
-    p, q, z = jnp.where(flip, b, a), jnp.where(flip, a, b), jnp.where(flip, 1.0 - x, x)
+    p, q, z = jnp.where(flip, b, a), jnp.where(flip, a, b), jnp.where(flip, xc, x)
 
     def body(j, t):
         m = _CF_TERMS - j
@@ -124,37 +125,40 @@ def _log_betainc_cf(a, b, x):
         return 1.0 + jnp.where(m % 2 == 1, odd, even) / t
 
     t = jax.lax.fori_loop(0, _CF_TERMS, body, jnp.ones_like(z))
-    log_i = (p * jnp.log(z) + q * jnp.log1p(-z) - jnp.log(p) - _lbeta(p, q) - jnp.log(t))
+    log_front = jnp.where(flip, b * jnp.log(xc) + a * jnp.log(x), a * jnp.log(x) + b * jnp.log(xc))
+    log_i = log_front - jnp.log(p) - _lbeta(p, q) - jnp.log(t)
     return jnp.where(flip, log1mexp(jnp.minimum(log_i, 0.0)), log_i)
 
 
 @jax.custom_jvp
-def _log_betainc(a, b, x):
-    """``log I_x(a, b)``: the value from ``jax.scipy.special.betainc`` (as ``log1p`` of
-    minus the complement where it exceeds 1/2, which keeps the digits near 1); the
-    derivative in ``x`` analytic (the density over the probability), in ``a`` and ``b``
-    that of the continued fraction :func:`_log_betainc_cf` (JAX does not differentiate
-    ``betainc`` in ``a`` and ``b``)."""
-    cdf, sf = betainc(a, b, x), betainc(b, a, 1.0 - x)
+def _log_betainc(a, b, x, xc):
+    """``log I_x(a, b)`` with ``xc = 1 - x`` given to full precision by the caller (``y``
+    and ``1 - y`` from the data: ``1 - (1 - y)`` would lose the digits of a small ``y``).
+    The value from ``jax.scipy.special.betainc`` (as ``log1p`` of minus the complement
+    ``I_{xc}(b, a)`` where it exceeds 1/2, which keeps the digits near 1); the derivative
+    in ``x`` analytic (the density over the probability; ``xc`` follows ``x`` and carries
+    no tangent of its own), in ``a`` and ``b`` that of the continued fraction
+    :func:`_log_betainc_cf` (JAX does not differentiate ``betainc`` in ``a`` and ``b``)."""
+    cdf, sf = betainc(a, b, x), betainc(b, a, xc)
     return jnp.where(cdf < 0.5, jnp.log(cdf), jnp.log1p(-sf))
 
 
 @_log_betainc.defjvp
 def _log_betainc_jvp(primals, tangents):
-    a, b, x = primals
-    da, db, dx = tangents
-    out = _log_betainc(a, b, x)
-    _, d_ab = jax.jvp(lambda a, b: _log_betainc_cf(a, b, x), (a, b), (da, db))
-    log_pdf = (a - 1.0) * jnp.log(x) + (b - 1.0) * jnp.log1p(-x) - _lbeta(a, b)
+    a, b, x, xc = primals
+    da, db, dx, _ = tangents
+    out = _log_betainc(a, b, x, xc)
+    _, d_ab = jax.jvp(lambda a, b: _log_betainc_cf(a, b, x, xc), (a, b), (da, db))
+    log_pdf = (a - 1.0) * jnp.log(x) + (b - 1.0) * jnp.log(xc) - _lbeta(a, b)
     return out, d_ab + jnp.exp(log_pdf - out) * dx
 
 
 def _log_cdf(y, mean, precision):
-    return _log_betainc(mean * precision, (1.0 - mean) * precision, y)
+    return _log_betainc(mean * precision, (1.0 - mean) * precision, y, 1.0 - y)
 
 
 def _log_sf(y, mean, precision):
-    return _log_betainc((1.0 - mean) * precision, mean * precision, 1.0 - y)
+    return _log_betainc((1.0 - mean) * precision, mean * precision, 1.0 - y, y)
 
 
 def _fisher(mean, precision):
