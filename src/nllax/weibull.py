@@ -18,7 +18,7 @@ The support includes :math:`y = 0`: there the density is :math:`+\infty` for
 :math:`k < 1` (``log_prob`` is ``+inf``), :math:`1/\lambda` for :math:`k = 1` and 0 for
 :math:`k > 1` (``-inf``), as SciPy; the term :math:`(k-1)\log z` is computed with
 :math:`0\cdot(-\infty) = 0` at :math:`k = 1`. Derivatives at :math:`y = 0` are not
-finite for :math:`k \ne 1`. :math:`z^k` is :math:`\exp(k\log z)`, so a large
+finite (:math:`\log y` enters them); fit on positive times. :math:`z^k` is :math:`\exp(k\log z)`, so a large
 :math:`z` overflows to ``inf`` only when :math:`z^k` itself does. ``y < 0`` or NaN,
 ``scale <= 0`` or ``concentration <= 0`` give NaN (value and gradient).
 
