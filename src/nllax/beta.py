@@ -201,7 +201,7 @@ _fns = family.functions({
     Example:
       >>> import nllax
       >>> float(nllax.beta.log_prob(0.5, mean=0.5, precision=4.0))  # Beta(2, 2): log 1.5
-      0.405465...
+      0.4054...
     """,
 })
 log_prob = _fns["log_prob"]
