@@ -21,6 +21,8 @@ from nllax import ordinal as ordinal
 from nllax import gaussian_natural as gaussian_natural
 from nllax import multivariate_normal as multivariate_normal
 from nllax import gaussian_mixture as gaussian_mixture
+from nllax import beta as beta
+from nllax import weibull as weibull
 
 from nllax._wrappers import censored as censored
 from nllax._wrappers import hurdle as hurdle
@@ -73,6 +75,8 @@ __all__ = [
     "gaussian_natural",
     "multivariate_normal",
     "gaussian_mixture",
+    "beta",
+    "weibull",
     "zero_inflated",
     "hurdle",
     "truncated",

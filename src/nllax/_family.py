@@ -433,6 +433,9 @@ class Family:
     log_sf: Callable[..., Any] | None = None
     prepare: Callable[..., Any] | None = None
     fisher: Callable[..., Mapping[str, jax.Array]] | None = None
+    # moments(**params) -> (mean, variance) of the data per observation (scalar data):
+    # the Pearson residuals of nllax.summary(dispersion="pearson") need them.
+    moments: Callable[..., tuple[jax.Array, jax.Array]] | None = None
     smooth: bool = True
     summary: str = ""
     qualname: str = ""  # name in messages, default "nllax.<name>"
@@ -528,6 +531,17 @@ class Family:
         values = _resolve_groups(self, given, f"{self.fn_name}.fisher_information")
         params = {k: jnp.asarray(v) for k, v in values.items()}
         return dict(self.fisher(**_family_kwargs(self, params)))
+
+    def mean_variance(self, **kwargs) -> tuple[jax.Array, jax.Array] | None:
+        """``(mean, variance)`` of the data per observation under the parameters given
+        (public keyword arguments, defaults filled), when the family declares its
+        ``moments``; None otherwise."""
+        if self.moments is None:
+            return None
+        given = {k: v for k, v in kwargs.items() if any(p.name == k for p in self.flat_params)}
+        values = _resolve_groups(self, given, f"{self.fn_name}.mean_variance")
+        params = {k: jnp.asarray(v) for k, v in values.items() if v is not None}
+        return self.moments(**_family_kwargs(self, params))
 
 
 LOSSES: dict[str, Family] = {}  # qualname -> loss declaration, for the docs' rule table

@@ -9,6 +9,10 @@ parameters (``jax.flatten_util.ravel_pytree``), :math:`\ell = \sum_i \ell_i`,
 :math:`S_{ij} = \partial\ell_i/\partial\theta_j` (forward-mode Jacobian):
 
 * ``covariance="observed"``: :math:`\widehat{\mathrm{Cov}} = (-H)^{-1}` (observed information);
+* ``"expected"``: :math:`(J^\top\,\mathbb{E}[W]\,J)^{-1}`, the inverse expected (Fisher)
+  information of a :class:`nllax.Likelihood` (predictor Jacobian :math:`J`, the
+  family's declared information :math:`\mathbb{E}[W]`); equal to "observed" for a
+  canonical link;
 * ``"opg"``: :math:`(S^\top S)^{-1}` (outer product of gradients, BHHH);
 * ``"HC0"`` (alias ``"robust"``): the sandwich :math:`(-H)^{-1}\,S^\top S\,(-H)^{-1}`
   (White / Huber, no small-sample factor);
@@ -22,8 +26,12 @@ parameters (``jax.flatten_util.ravel_pytree``), :math:`\ell = \sum_i \ell_i`,
 ``freq_weights=`` :math:`w` makes observation :math:`i` count :math:`w_i` times (as if its
 row were repeated): :math:`\ell = \sum_i w_i\ell_i`, the meat is :math:`\sum_i w_i s_i
 s_i^\top` (clusters: :math:`u_g = \sum_{i\in g} w_i s_i`) and :math:`n = \sum_i w_i`.
-``dispersion=`` :math:`\phi` multiplies the observed-information covariance (a
-quasi-likelihood scale); the sandwiches do not depend on it.
+``dispersion=`` :math:`\phi` multiplies the observed- or expected-information covariance
+(a quasi-likelihood scale); the sandwiches do not depend on it. ``dispersion="pearson"``
+estimates it, :math:`\hat\phi = \sum_i w_i (y_i-\mu_i)^2/\mathrm{Var}_i / (n - p)`,
+from a :class:`nllax.Likelihood`'s family mean and variance; the tests are then
+Student's t and F with :math:`n - p` degrees of freedom (``use_t``), as R's
+``summary.glm``.
 
 Standard errors are the square roots of the diagonal; :math:`z = \hat\theta/\mathrm{se}`,
 two-sided p-values :math:`2\Phi(-|z|)`, Wald intervals :math:`\hat\theta \pm
@@ -103,13 +111,14 @@ __all__ = [
 ]
 
 # Accepted names -> canonical name; canonical name -> the computation ("kind") it needs.
-COVARIANCES = ("observed", "opg", "robust", "HC0", "HC1", "cluster", "CR0", "CR1")
+COVARIANCES = ("observed", "expected", "opg", "robust", "HC0", "HC1", "cluster", "CR0", "CR1")
 _CANONICAL = {"robust": "HC0", "cluster": "CR1"}
-_KIND = {"observed": "observed", "opg": "opg", "HC0": "sandwich", "HC1": "sandwich",
-         "CR0": "sandwich", "CR1": "sandwich"}
+_KIND = {"observed": "observed", "expected": "expected", "opg": "opg", "HC0": "sandwich",
+         "HC1": "sandwich", "CR0": "sandwich", "CR1": "sandwich"}
 _CLUSTER = ("CR0", "CR1")
 _DESCRIPTION = {
     "observed": "inverse observed information (-Hessian)",
+    "expected": "inverse expected (Fisher) information",
     "opg": "inverse outer product of the scores",
     "HC0": "sandwich H^-1 (S'S) H^-1, no small-sample factor",
     "HC1": "sandwich H^-1 (S'S) H^-1 x n/df_resid",
@@ -321,6 +330,7 @@ class _Model:
     nrows: int  # length of log_lik's output
     rtol: float
     batch_size: int | None
+    lik: Any = None  # the nllax.Likelihood behind log_lik, when summary was given one
 
     def weights(self, dtype):
         """The frequency weights, ones without them (one compilation serves both)."""
@@ -336,11 +346,45 @@ class _Model:
             n_groups=self.n_groups, batch_size=self.batch_size,
         )
 
+    def expected(self, params):
+        r"""The expected (Fisher) information :math:`J^\top\,\mathbb{E}[W]\,J` of the
+        Likelihood, summed with the frequency weights."""
+        key, treedef, static = self.split
+        impl = _expected if key is not None else _expected_impl
+        return impl(params, self.dyn, self.weights(ravel_pytree(params)[0].dtype),
+                    lik=self.lik, static=(treedef, static))
+
+
+def _expected_impl(params, dyn, fw, *, lik, static):
+    treedef, static_leaves = static
+    args = _merge_args(dyn, treedef, static_leaves)
+    return lik.information(params, *args, kind="expected", weights=fw)
+
+
+_expected = jax.jit(_expected_impl, static_argnames=("lik", "static"))
+
+
+def _pearson_impl(params, dyn, fw, *, lik, static, nrows):
+    """``sum_i w_i sum_j (y_ij - mu_ij)^2 / Var_ij`` (the Pearson statistic)."""
+    treedef, static_leaves = static
+    y, *covariates = _merge_args(dyn, treedef, static_leaves)
+    u = lik.predict(params, *covariates)
+    mean, var = lik.family.family.mean_variance(**u)
+    y = jnp.asarray(y, mean.dtype)
+    r2 = jnp.broadcast_to(jnp.square(y - mean) / var, jnp.shape(y)).reshape(nrows, -1)
+    return jnp.sum(fw * jnp.sum(r2, axis=1))
+
+
+_pearson = jax.jit(_pearson_impl, static_argnames=("lik", "static", "nrows"))
+
 
 def _information(model: _Model, params_hat, kind: str, factor: float):
     theta, loglik, grad, hess, meat = model.derivs(
-        params_hat, hessian=kind != "opg", scores=kind != "observed")
+        params_hat, hessian=kind not in ("opg", "expected"),
+        scores=kind not in ("observed", "expected"))
     dtype = theta.dtype
+    if kind == "expected":  # the bread is the Fisher information: (-H) -> I
+        hess, kind = -model.expected(params_hat), "observed"
     out = _analyse(loglik, grad, hess, meat, jnp.asarray(model.rtol, dtype),
                    jnp.asarray(factor, dtype), kind=kind)
     out = jax.device_get(out)
@@ -376,6 +420,38 @@ def _f_sf(stat, df_num, df_denom, dtype):
     x = df_denom / (df_denom + df_num * stat) if np.isfinite(stat) else float("nan")
     return float(betainc(jnp.asarray(df_denom / 2.0, dtype), jnp.asarray(df_num / 2.0, dtype),
                          jnp.asarray(x, dtype)))
+
+
+def _t_two_sided(t, df):
+    """P(|T_df| > |t|) = I_x(df/2, 1/2), x = df / (df + t^2) (regularised beta)."""
+    t = jnp.asarray(t)
+    df = jnp.asarray(df, t.dtype)
+    return betainc(0.5 * df, jnp.asarray(0.5, t.dtype), df / (df + jnp.square(t)))
+
+
+@functools.partial(jax.jit, static_argnames=("dtype",))
+def _t_quantile_impl(alpha, df, *, dtype):
+    # The t with P(|T| > t) = alpha: I_x(df/2, 1/2) = alpha is increasing in x = df /
+    # (df + t^2); bisection on log x over [log tiny, 0], 200 halvings (the bracket ends
+    # below the dtype's resolution of log x).
+    a, half = 0.5 * df, jnp.asarray(0.5, dtype)
+    lo, hi = jnp.log(jnp.finfo(dtype).tiny).astype(dtype), jnp.zeros((), dtype)
+
+    def step(_, b):
+        lo, hi = b
+        mid = 0.5 * (lo + hi)
+        below = betainc(a, half, jnp.exp(mid)) < alpha
+        return jnp.where(below, mid, lo), jnp.where(below, hi, mid)
+
+    lo, hi = jax.lax.fori_loop(0, 200, step, (lo, hi))
+    x = jnp.exp(0.5 * (lo + hi))
+    return jnp.sqrt(df * (1.0 - x) / x)
+
+
+def _t_quantile(level: float, df: float, dtype) -> jax.Array:
+    """The two-sided ``level`` quantile of Student's t with ``df`` degrees of freedom."""
+    return _t_quantile_impl(jnp.asarray(1.0 - level, dtype), jnp.asarray(df, dtype),
+                            dtype=jnp.dtype(dtype))
 
 
 def _leaf_index(params: Any) -> dict[str, list[int]]:
@@ -636,12 +712,15 @@ _pinv_jit = jax.jit(_pinv_checked)
 def _lm_statistic(model: _Model, params_r, kind: str, factor: float, rm, fn: str):
     """The score statistic at the restricted estimate ``params_r``; returns (LM, loglik)."""
     theta, loglik, grad, hess, meat = model.derivs(
-        params_r, hessian=kind != "opg", scores=kind != "observed")
+        params_r, hessian=kind not in ("opg", "expected"),
+        scores=kind not in ("observed", "expected"))
     dtype = theta.dtype
     rtol = jnp.asarray(model.rtol, dtype)
     g = np.asarray(grad, np.float64)
     if kind == "opg":
         inv, affected, _ = _pinv_jit(meat, rtol)
+    elif kind == "expected":  # Rao's score test: the Fisher information
+        inv, affected, _ = _pinv_jit(model.expected(params_r), rtol)
     else:
         inv, affected, _ = _pinv_jit(-hess, rtol)
     inv, affected = np.asarray(inv, np.float64), np.asarray(affected)
@@ -677,8 +756,13 @@ class Summary:
         ``"cluster"`` is ``"CR1"``).
       df_resid: :math:`n - p` of the small-sample factors and F tests.
       correction: the small-sample factor applied to the sandwich (1 for the others).
-      dispersion: the factor applied to the observed-information covariance (1 unless
-        ``dispersion=`` was given).
+      dispersion: the factor applied to the observed- or expected-information
+        covariance (1 unless ``dispersion=`` was given; Pearson's estimate with
+        ``dispersion="pearson"``).
+      dispersion_method: ``"fixed"`` (1 or the number given) or ``"pearson"``.
+      use_t: whether ``zvalues`` are t statistics, with ``pvalues`` and ``conf_int`` from
+        Student's t with ``df_resid`` degrees of freedom (and ``wald_test`` F by default),
+        as R's ``summary.glm`` with an estimated dispersion.
       n_groups: number of clusters (None unless a cluster covariance).
       newton_decrement: :math:`\\sqrt{g^\\top A^{-1} g}`, the length of the Newton step
         from ``params_hat`` to the maximum in standard-error units (near 0 at an MLE).
@@ -701,6 +785,8 @@ class Summary:
     correction: float = 1.0
     dispersion: float = 1.0
     n_groups: int | None = None
+    dispersion_method: str = "fixed"
+    use_t: bool = False
     _flat: tuple = dataclasses.field(default=(), compare=False)
     _unravel: Callable = dataclasses.field(default=None, compare=False)
     _model: Any = dataclasses.field(default=None, compare=False)
@@ -708,7 +794,8 @@ class Summary:
 
     def conf_int(self, level: float = 0.95) -> tuple[Any, Any]:
         """Wald interval :math:`\\hat\\theta \\pm \\Phi^{-1}((1+\\mathrm{level})/2)\\,
-        \\mathrm{se}`; returns ``(lower, upper)``, each shaped like ``params``."""
+        \\mathrm{se}` (with ``use_t``: the quantile of Student's t with ``df_resid``
+        degrees of freedom); returns ``(lower, upper)``, each shaped like ``params``."""
         lo, hi = self._conf_int_flat(level)
         return self._unravel(lo), self._unravel(hi)
 
@@ -717,7 +804,10 @@ class Summary:
         if not 0.0 < level < 1.0:
             raise ValueError(f"Summary.conf_int: `level` must be in (0, 1), got {level}.")
         theta, se = self._flat[0], self._flat[1]
-        q = ndtri(jnp.asarray(0.5 + 0.5 * level, theta.dtype))
+        if self.use_t:
+            q = _t_quantile(level, self.df_resid, theta.dtype)
+        else:
+            q = ndtri(jnp.asarray(0.5 + 0.5 * level, theta.dtype))
         return theta - q * se, theta + q * se
 
     def profile_ci(self, which: str | int, level: float = 0.95, **kwargs) -> ProfileInterval:
@@ -728,8 +818,8 @@ class Summary:
                           freq_weights=m.fw, **kwargs)
 
     def _default_use_f(self) -> bool:
-        # Phase 2: True when the dispersion is estimated (Pearson), as R does.
-        return False
+        # F when the dispersion is estimated (Pearson), as R's anova.glm and summary.glm.
+        return self.use_t
 
     def _df_denom(self) -> float:
         # statsmodels' default for cluster covariances (df_correction=True) and Stata's
@@ -754,8 +844,8 @@ class Summary:
             coefficient}`` dicts, one per row (``{"beta[1]": 1, "beta[2]": -1}`` is
             :math:`\beta_1 - \beta_2`), or a list of names and dicts.
           q: right-hand side, scalar or ``(m,)``; default 0.
-          use_f: F instead of chi2 (default: chi2; with an estimated dispersion, a later
-            option, F).
+          use_f: F instead of chi2 (default: chi2; F when the summary uses t, e.g. with
+            ``dispersion="pearson"``, as R's ``anova.glm`` for an estimated dispersion).
 
         Returns:
           A :class:`WaldTest`. The statistic is NaN (with an :class:`InferenceWarning`)
@@ -966,9 +1056,11 @@ class Summary:
             parts.append(f"clusters: {self.n_groups}")
         if self.correction != 1.0 or self.covariance in ("HC1", "CR1"):
             parts.append(f"small-sample factor: {self.correction:.6g}")
-        if self.dispersion != 1.0:
+        if self.dispersion_method == "pearson":
+            parts.append(f"dispersion (Pearson): {self.dispersion:.6g}")
+        elif self.dispersion != 1.0:
             parts.append(f"dispersion: {self.dispersion:.6g}")
-        if parts or self.covariance in ("HC1", "CR1"):
+        if parts or self.covariance in ("HC1", "CR1") or self.use_t:
             parts.append(f"df_resid: {_fmt_n(self.df_resid)}")
         return "   ".join(parts)
 
@@ -976,8 +1068,9 @@ class Summary:
         """The summary as a fixed-width text table (what ``print`` shows)."""
         a, b = 0.5 - level / 2, 0.5 + level / 2
         width = max(12, max(len(n) for n in self.names) + 1)
+        z = "t" if self.use_t else "z"
         head = (
-            f"{'':<{width}}{'estimate':>11}{'std err':>11}{'z':>9}{'P>|z|':>9}"
+            f"{'':<{width}}{'estimate':>11}{'std err':>11}{z:>9}{f'P>|{z}|':>9}"
             f"{f'[{a:.3g}':>11}{f'{b:.3g}]':>11}"
         )
         rule = "=" * len(head)
@@ -1009,8 +1102,9 @@ class Summary:
 
     def _repr_html_(self) -> str:
         a, b = 0.025, 0.975
+        z = "t" if self.use_t else "z"
         cells = "".join(
-            f"<th>{h}</th>" for h in ("", "estimate", "std err", "z", "P&gt;|z|", f"[{a}", f"{b}]")
+            f"<th>{h}</th>" for h in ("", "estimate", "std err", z, f"P&gt;|{z}|", f"[{a}", f"{b}]")
         )
         rows = []
         for name, est, se, z, p, lo, hi in self._rows(0.95):
@@ -1079,7 +1173,8 @@ def summary(
     groups: Any = None,
     freq_weights: Any = None,
     df_resid: float | None = None,
-    dispersion: float | None = None,
+    dispersion: float | str | None = None,
+    use_t: bool | None = None,
     rtol: float | None = None,
     batch_size: int | None = None,
 ) -> Summary:
@@ -1091,11 +1186,19 @@ def summary(
 
     Args:
       log_lik: ``log_lik(params, *args)`` returning the per-observation log-likelihoods,
-        shape ``(n,)``; it must be differentiable twice in ``params``.
+        shape ``(n,)``; it must be differentiable twice in ``params``. Or a
+        :class:`nllax.Likelihood` (a family of a predictor; then ``*args`` are ``y,
+        *covariates``), whose structure ``covariance="expected"`` and
+        ``dispersion="pearson"`` need: the family's expected information and its mean
+        and variance.
       params_hat: the estimate (any pytree of floating arrays), normally the MLE.
       *args: data and fixed quantities passed to ``log_lik`` (arrays are traced, other
         values are treated as static).
-      covariance: ``"observed"`` (default), ``"opg"``, ``"HC0"`` (sandwich; alias
+      covariance: ``"observed"`` (default), ``"expected"`` (the inverse expected (Fisher)
+        information :math:`(J^\top\,\mathbb{E}[W]\,J)^{-1}`, R's ``summary.glm`` and
+        statsmodels' GLM (IRLS) for any link; equal to ``"observed"`` for a canonical
+        link; needs a :class:`nllax.Likelihood` with one predicted parameter whose
+        family declares its Fisher information), ``"opg"``, ``"HC0"`` (sandwich; alias
         ``"robust"``), ``"HC1"`` (sandwich times ``nobs / df_resid``), ``"CR1"``
         (cluster-robust with ``groups``, times :math:`\frac{G}{G-1}\frac{n-1}{n-p}`;
         alias ``"cluster"``) or ``"CR0"`` (cluster-robust, no factor).
@@ -1109,9 +1212,17 @@ def summary(
         k`` (every free parameter counted, a noise scale too). statsmodels and Stata's
         ``regress`` do not count a Gaussian scale (pass ``nobs - k + 1``); Stata's
         maximum-likelihood commands use :math:`n - 1` (pass ``nobs - 1``).
-      dispersion: a factor :math:`\phi > 0` for the ``"observed"`` covariance,
-        :math:`\phi\,(-H)^{-1}` (a known or separately estimated quasi-likelihood
-        dispersion, as R's ``summary.glm(dispersion=)``); default 1.
+      dispersion: a factor :math:`\phi > 0` for the ``"observed"`` or ``"expected"``
+        covariance, :math:`\phi\,(-H)^{-1}` (a known or separately estimated
+        quasi-likelihood dispersion, as R's ``summary.glm(dispersion=)``); default 1. Or
+        ``"pearson"``: :math:`\hat\phi = \sum_i w_i (y_i - \mu_i)^2/\mathrm{Var}_i
+        \,/\,` ``df_resid``, with the mean and variance of the family at ``params_hat``
+        (needs a :class:`nllax.Likelihood`; R's ``summary.glm`` and statsmodels' GLM
+        ``scale="X2"``, quasi-likelihood standard errors when the variance is
+        :math:`\phi` times the model's).
+      use_t: t statistics with ``df_resid`` degrees of freedom for ``pvalues`` and
+        ``conf_int``, and F for ``wald_test``; default: True exactly when the
+        dispersion is estimated (``"pearson"``), as R's ``summary.glm``.
       rtol: relative eigenvalue threshold below which a direction counts as flat; default
         :math:`10\max(k,\sqrt n)\,\epsilon`.
       batch_size: how many of the ``k`` forward-mode directions of the Hessian and the
@@ -1141,6 +1252,20 @@ def summary(
         raise ValueError(f"{fn}: `covariance` must be one of {COVARIANCES}, got {covariance!r}.")
     cov_name = _CANONICAL.get(covariance, covariance)
     kind = _KIND[cov_name]
+    lik = _likelihood_of(log_lik)
+    if lik is not None:
+        log_lik = lik.log_lik
+    pearson = isinstance(dispersion, str)
+    if pearson and dispersion != "pearson":
+        raise ValueError(f"{fn}: `dispersion` must be a number > 0 or 'pearson', got "
+                         f"{dispersion!r}.")
+    for what, needed in (("covariance='expected'", kind == "expected"),
+                         ("dispersion='pearson'", pearson)):
+        if needed and lik is None:
+            raise ValueError(
+                f"{fn}: {what} needs the model's structure (the family's expected "
+                f"information, mean and variance): pass a nllax.Likelihood(family, "
+                f"predictor) as `log_lik`, with args (y, *covariates).")
     if not callable(log_lik):
         raise TypeError(f"{fn}: `log_lik` must be callable, got {type(log_lik).__name__}.")
     _float_leaves(params_hat, fn)
@@ -1177,30 +1302,46 @@ def summary(
         df_resid = float(df_resid)
         if not (np.isfinite(df_resid) and df_resid > 0):
             raise ValueError(f"{fn}: `df_resid` must be finite and > 0, got {df_resid}.")
-    if dispersion is None:
+    if dispersion is not None and kind not in ("observed", "expected"):
+        raise ValueError(
+            f"{fn}: dispersion= scales the observed- or expected-information covariance; "
+            f"the sandwiches do not depend on it and 'opg' does not use it (got "
+            f"covariance={covariance!r}).")
+    if dispersion is None or pearson:
         phi = 1.0
     else:
         phi = float(dispersion)
         if not (np.isfinite(phi) and phi > 0):
             raise ValueError(f"{fn}: `dispersion` must be finite and > 0, got {dispersion}.")
-        if kind != "observed":
-            raise ValueError(
-                f"{fn}: dispersion= scales the observed-information covariance; the "
-                f"sandwiches do not depend on it and 'opg' does not use it (got "
-                f"covariance={covariance!r}).")
+    if kind == "expected" or pearson:
+        _check_structure(lik, params_hat, args, fn, expected=kind == "expected",
+                         moments=pearson)
     correction = _small_sample_factor(cov_name, nobs, df_resid, n_groups, fn)
-    factor = phi if kind == "observed" else correction
 
     dyn, split = _split_args(args)
     model = _Model(log_lik=log_lik, args=args, dyn=dyn, split=split, fw=fw, codes=codes,
-                   n_groups=n_groups, nobs=nobs, nrows=nrows, rtol=rtol, batch_size=batch_size)
+                   n_groups=n_groups, nobs=nobs, nrows=nrows, rtol=rtol, batch_size=batch_size,
+                   lik=lik)
+    if pearson:
+        if not df_resid > 0:
+            raise ValueError(f"{fn}: dispersion='pearson' divides by df_resid = n - p, "
+                             f"which is {df_resid:g} here; pass df_resid= (> 0).")
+        key, treedef, static = split
+        impl = _pearson if key is not None else _pearson_impl
+        chi2 = impl(params_hat, dyn, model.weights(dtype), lik=lik, static=(treedef, static),
+                    nrows=nrows)
+        phi = float(chi2) / df_resid
+    factor = phi if kind in ("observed", "expected") else correction
+    use_t = pearson if use_t is None else bool(use_t)
+    if use_t and not df_resid > 0:
+        raise ValueError(f"{fn}: use_t needs df_resid > 0, got {df_resid:g}.")
     out = _information(model, params_hat, kind, factor)
 
     theta = jnp.asarray(out["theta"])
     cov = jnp.asarray(out["cov"])
     se = jnp.sqrt(jnp.diagonal(cov))  # NaN on affected rows; >= 0 elsewhere
     z = theta / se
-    p = 2.0 * ndtr(-jnp.abs(z))
+    p = _t_two_sided(z, df_resid) if use_t else 2.0 * ndtr(-jnp.abs(z))
     loglik = float(out["loglik"])
     names = tuple(_param_names(params_hat))
 
@@ -1212,7 +1353,8 @@ def summary(
         )
     elif affected.any():
         which = ", ".join(n for n, a in zip(names, affected) if a)
-        what = "information matrix (S'S)" if kind == "opg" else "negative Hessian"
+        what = {"opg": "information matrix (S'S)", "expected": "expected information"}.get(
+            kind, "negative Hessian")
         warnings.warn(
             f"{fn}: the {what} is singular or not positive definite ({int(out['n_bad'])} "
             f"flat or wrong-way direction(s)); standard errors are NaN for: {which}. "
@@ -1245,11 +1387,50 @@ def summary(
         correction=correction,
         dispersion=phi,
         n_groups=n_groups,
+        dispersion_method="pearson" if pearson else "fixed",
+        use_t=use_t,
         _flat=(theta, se, z, p),
         _unravel=unravel,
         _model=model,
         _affected=affected,
     )
+
+
+def _likelihood_of(log_lik):
+    """The nllax.Likelihood given as ``log_lik`` (the object or its bound ``log_lik``)."""
+    from nllax._likelihood import Likelihood
+
+    if isinstance(log_lik, Likelihood):
+        return log_lik
+    owner = getattr(log_lik, "__self__", None)
+    if isinstance(owner, Likelihood) and getattr(log_lik, "__func__", None) is Likelihood.log_lik:
+        return owner
+    return None
+
+
+def _check_structure(lik, params, args, fn: str, *, expected: bool, moments: bool) -> None:
+    """Trace-time checks (no computation) that the Likelihood offers what is asked."""
+    from nllax._likelihood import _expected_curvature
+
+    fam = lik.family
+    name = getattr(fam, "__name__", repr(fam))
+    decl = getattr(fam, "family", None)
+    if not args:
+        raise TypeError(f"{fn}: with a nllax.Likelihood, args are (y, *covariates).")
+    u = jax.eval_shape(lambda p, a: lik.predict(p, *a), params, tuple(args[1:]))
+    if expected:
+        ok = len(u) == 1 and jax.eval_shape(
+            lambda p, a: _expected_curvature(fam, lik.predict(p, *a)), params,
+            tuple(args[1:])) is not None
+        if not ok:
+            raise ValueError(
+                f"{fn}: covariance='expected' needs one predicted parameter whose expected "
+                f"information the family declares; {name} with {sorted(u)} has none (use "
+                f"covariance='observed').")
+    if moments and (decl is None or getattr(decl, "moments", None) is None):
+        raise ValueError(
+            f"{fn}: dispersion='pearson' needs the family's mean and variance "
+            f"(Family.moments); {name} does not declare them.")
 
 
 def score_test(

@@ -64,6 +64,11 @@ def _fisher(logits=None, probs=None):
     return {"probs": 1.0 / (probs * (1.0 - probs))}
 
 
+def _moments(logits=None, probs=None):
+    p = jax.nn.sigmoid(logits) if probs is None else probs
+    return p, p * (1.0 - p)
+
+
 family = F.Family(
     name="bernoulli",
     data=F.Data("y", F.UNIT),
@@ -77,6 +82,7 @@ family = F.Family(
     ),
     log_prob=_log_prob,
     fisher=_fisher,
+    moments=_moments,
     summary="Bernoulli(logits)",
 )
 

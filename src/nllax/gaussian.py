@@ -74,6 +74,12 @@ def _fisher(loc, scale):
     return info
 
 
+def _moments(loc, scale):
+    var = scale.square()
+    shape = jnp.broadcast_shapes(jnp.shape(loc), jnp.shape(var))
+    return jnp.broadcast_to(loc, shape), jnp.broadcast_to(var, shape)
+
+
 NOISE = F.OneOf(
     "scale",
     (
@@ -96,6 +102,7 @@ family = F.Family(
     log_cdf=_log_cdf,
     log_sf=_log_sf,
     fisher=_fisher,
+    moments=_moments,
     summary="Normal(loc, scale)",
 )
 

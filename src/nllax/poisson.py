@@ -147,6 +147,11 @@ def _fisher(rate):
     return {"log_rate": jnp.exp(rate.v)} if rate.kind == "log" else {"rate": 1.0 / rate.v}
 
 
+def _moments(rate):
+    lam = rate.value()
+    return lam, lam
+
+
 family = F.Family(
     name="poisson",
     data=F.Data("counts", F.COUNTS),
@@ -159,6 +164,7 @@ family = F.Family(
     ),
     log_prob=_log_prob,
     fisher=_fisher,
+    moments=_moments,
     summary="Poisson(log_rate)",
 )
 
