@@ -18,6 +18,9 @@ from nllax import categorical as categorical
 from nllax import poisson as poisson
 from nllax import logistic as logistic
 from nllax import ordinal as ordinal
+from nllax import huber as huber
+from nllax import hyperbolic_secant as hyperbolic_secant
+from nllax import asymmetric_laplace as asymmetric_laplace
 
 from nllax._wrappers import censored as censored
 from nllax._wrappers import hurdle as hurdle
@@ -66,6 +69,9 @@ __all__ = [
     "poisson",
     "logistic",
     "ordinal",
+    "huber",
+    "hyperbolic_secant",
+    "asymmetric_laplace",
     "zero_inflated",
     "hurdle",
     "truncated",
