@@ -13,7 +13,7 @@ loss                      definition (per observation)            default reduct
 ``cross_entropy``         :math:`\log\sum_j e^{z_j} - z_y`        sum
 ``poisson``               :math:`e^\eta - k\eta`                  sum
 ``huber``                 :math:`\rho_\delta(r)` (optax)          sum
-``smooth_l1``             :math:`\rho_\beta(r)/\beta` (PyTorch)    sum
+``smooth_l1``             :math:`\rho_\beta(r)/\beta` (PyTorch)   sum
 ``log_cosh``              :math:`\log\cosh r`                     sum
 ``pinball``               :math:`r(\tau - 1[r < 0])`              sum
 ========================  ======================================  =====================

@@ -37,7 +37,7 @@ def _log_lower(w, d):
     # F Z = exp(-d^2/2)/d + int_{-d}^{w} exp(-t^2/2) dt; the integral rescaled by its
     # largest value exp(-w^2/2) so that quad sees numbers near 1
     inner, _ = integrate.quad(lambda t: np.exp(0.5 * (w * w - t * t)), -d, w,
-                              epsabs=0.0, epsrel=1e-14, limit=200)
+                              epsabs=0.0, epsrel=1e-13, limit=200)
     return np.logaddexp(-0.5 * d * d - np.log(d), np.log(inner) - 0.5 * w * w) - lz
 
 
