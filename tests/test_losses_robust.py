@@ -7,6 +7,8 @@ The worst float32 errors are printed by
 
 from __future__ import annotations
 
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -172,13 +174,50 @@ def worst_float32_errors(name):
     return worst
 
 
+def worst_float32_cdf_errors(name, z=_Z):
+    """``max |err| / (eps32 (|log P| + 1))`` of log_cdf and log_sf over the extreme grid
+    (float32 against the case's float64 references at the rounded inputs). The
+    standardised residual is rounded, so the bound scales with ``|z d log P / dz|``,
+    which is ``<= 2 |log P| + 1`` for these families (linear or quadratic tails)."""
+    case = CASES[name]
+    worst = 0.0
+    for extra in EXTREMES[name]:
+        for s in _SCALES:
+            loc = 0.3 * s
+            y32 = np.float32(loc + s * z)
+            p32 = {"loc": np.float32(loc), "scale": np.float32(s),
+                   **{k: np.float32(v) for k, v in extra.items()}}
+            p64 = {k: np.asarray(v, np.float64) for k, v in p32.items()}
+            for kind, ref in (("log_cdf", case.ref_log_cdf), ("log_sf", case.ref_log_sf)):
+                got = np.asarray(getattr(case.module, kind)(jnp.asarray(y32), **{
+                    k: jnp.asarray(v) for k, v in p32.items()}), np.float64)
+                want = ref(y32.astype(np.float64), **p64)
+                assert np.all(np.isfinite(want)), (name, kind, extra, s, want)
+                err = np.abs(got - want) / (EPS32 * (np.abs(want) + 1.0))
+                err = np.where(got == want, 0.0, err)
+                if os.environ.get("NLLAX_DEBUG"):
+                    print(name, kind, extra, s, float(np.max(err)), z[np.argmax(err)],
+                          got[np.argmax(err)], want[np.argmax(err)])
+                worst = max(worst, float(np.max(err)))  # NaN fails the comparison below
+    return worst
+
+
 @pytest.mark.parametrize("name", list(EXTREMES))
 def test_float32_at_the_extremes_within_the_case_bound(name):
     worst = worst_float32_errors(name)
     assert worst <= CASES[name].f32_ulps, (name, worst, CASES[name].f32_why)
 
 
+@pytest.mark.parametrize("name", list(EXTREMES))
+def test_float32_cdf_at_the_extremes(name):
+    # z = r / s rounded twice, and |z d log P / dz| <= 2 |log P| + 1: <= 6 eps of
+    # (|log P| + 1); the log1p / log1mexp / erf / log_ndtr forms add a few eps each
+    worst = worst_float32_cdf_errors(name)
+    assert worst <= 16, (name, worst)
+
+
 if __name__ == "__main__":
     for n in EXTREMES:
         print(f"{n}: worst float32 error {worst_float32_errors(n):.2f} eps32 x magnitude "
-              f"(bound {CASES[n].f32_ulps})")
+              f"(bound {CASES[n].f32_ulps}); log_cdf/log_sf worst "
+              f"{worst_float32_cdf_errors(n):.2f} eps32 x (|log P| + 1)")

@@ -115,11 +115,22 @@ def _log_lower(w, delta):
     t2_near = _LOG_SQRT_HALF_PI + jnp.log(jnp.maximum(diff, tiny))
     wf = jnp.where(near | tail, -1.0, w)
     lw = M.log_ndtr(wf)
-    ld = M.log_ndtr(-delta)
+    # Phi(-delta) / Phi(w) <= exp(-800) once delta >= 2|w| + 40: capping delta there
+    # changes no digit, and keeps log_ndtr's derivative finite for a delta whose square
+    # overflows (1e30 in float32)
+    ld = M.log_ndtr(-jnp.minimum(delta, 2.0 * jnp.abs(wf) + 40.0))
     t2_far = _HALF_LOG_2PI + lw + M.log1mexp(jnp.minimum(ld - lw, -tiny))
     t1 = -0.5 * jnp.square(delta) - jnp.log(delta)
     lm = jnp.logaddexp(t1, jnp.where(near, t2_near, t2_far)) - lz
-    return jnp.where(tail, lt, lm)
+    # delta < 1 (then -delta < w <= 0 is near): log(delta F Z) - log(delta Z), both
+    # small, where log(F Z) - log Z would cancel two logs of 1/delta
+    small = delta < 1.0
+    ds = jnp.where(small, delta, 0.5)
+    ws = jnp.where(small & ~tail, w, 0.0)
+    diff_s = jax.lax.erf(ds * _RSQRT2) - jax.lax.erf(-ws * _RSQRT2)
+    ls = jnp.log1p(jnp.expm1(-0.5 * jnp.square(ds))
+                   + ds * _SQRT_HALF_PI * jnp.maximum(diff_s, 0.0)) - ldz
+    return jnp.where(tail, lt, jnp.where(small, ls, lm))
 
 
 def _log_cdf_z(z, delta):

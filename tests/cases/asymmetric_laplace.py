@@ -28,15 +28,27 @@ def _reference(y, loc, scale, quantile):
 
 def _log_cdf_x(x, kappa):
     # scipy's CDF: exp(x / kappa) kappa^2 / (1 + kappa^2) below 0,
-    # 1 - exp(-kappa x) / (1 + kappa^2) above
-    lo = np.minimum(x, 0.0) / kappa + np.log(kappa ** 2 / (1 + kappa ** 2))
-    hi = np.log1p(-np.exp(-kappa * np.maximum(x, 0.0)) / (1 + kappa ** 2))
+    # 1 - exp(-kappa x) / (1 + kappa^2) = (kappa^2 - expm1(-kappa x)) / (1 + kappa^2) above
+    # (a sum of two non-negative terms: exact where F is small, i.e.
+    # for kappa near 0; log1p of the small deficit where F > 1/2)
+    k2 = kappa ** 2
+    lo = np.minimum(x, 0.0) / kappa - np.log1p(1 / k2)  # log(k2 / (1 + k2)), no cancellation
+    xp = np.maximum(x, 0.0)
+    deficit = np.exp(-kappa * xp) / (1 + k2)
+    hi = np.where(deficit < 0.5, np.log1p(-np.minimum(deficit, 0.5)),
+                  np.log(k2 - np.expm1(-kappa * xp)) - np.log1p(k2))
     return np.where(x < 0, lo, hi)
 
 
 def _log_sf_x(x, kappa):
-    lo = np.log1p(-np.exp(np.minimum(x, 0.0) / kappa) * kappa ** 2 / (1 + kappa ** 2))
-    hi = -kappa * np.maximum(x, 0.0) - np.log1p(kappa ** 2)
+    # 1 - F = (1 - kappa^2 expm1(x / kappa)) / (1 + kappa^2) below 0
+    # (log1p of the small deficit kappa^2 e^{x/kappa} / (1 + kappa^2) where it is < 1/2)
+    k2 = kappa ** 2
+    xn = np.minimum(x, 0.0)
+    deficit = np.exp(xn / kappa) * k2 / (1 + k2)
+    lo = np.where(deficit < 0.5, np.log1p(-np.minimum(deficit, 0.5)),
+                  np.log1p(-k2 * np.expm1(xn / kappa)) - np.log1p(k2))
+    hi = -kappa * np.maximum(x, 0.0) - np.log1p(k2)
     return np.where(x < 0, lo, hi)
 
 

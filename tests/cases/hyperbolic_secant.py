@@ -31,7 +31,11 @@ def _reference(y, loc, scale):
 
 def _log_cdf_z(z):
     z = np.asarray(z, np.float64)
-    lo = np.log(2 / np.pi * np.arctan(np.exp(np.minimum(z, 0.0))))
+    # below -700, arctan(e^z) = e^z (1 - e^{2z}/3 ...) is e^z to float64 precision and
+    # exp(z) heads for the subnormals: its log is z
+    zl = np.minimum(z, 0.0)
+    lo = np.where(zl > -700, np.log(2 / np.pi * np.arctan(np.exp(np.maximum(zl, -700.0)))),
+                  zl + np.log(2 / np.pi))
     hi = np.log1p(-2 / np.pi * np.arctan(np.exp(-np.maximum(z, 0.0))))
     return np.where(z <= 0, lo, hi)
 
