@@ -42,8 +42,10 @@ The CDF is closed form: below :math:`-\delta`,
 :math:`F = e^{\delta z + \delta^2/2}/(\delta Z)`; inside,
 :math:`F = [e^{-\delta^2/2}/\delta + \sqrt{2\pi}(\Phi(z) - \Phi(-\delta))]/Z`, the
 difference of normal CDFs taken as a difference of ``erf`` near the centre and through
-``log_ndtr`` further out (where both underflow in float32); the upper half by symmetry,
-``log1mexp`` of the lower half's log (:math:`F \le 1/2` there, so no digit is lost).
+``log_ndtr`` further out (where both underflow in float32), and for :math:`\delta < 1` as
+:math:`\log(\delta F Z) - \log(\delta Z)` (two small logs, where
+:math:`\log(FZ) - \log Z` would cancel two logs of :math:`1/\delta`); the upper half by
+symmetry, ``log1mexp`` of the lower half's log (:math:`F \le 1/2` there, so no digit is lost).
 Expected information per observation for ``loc``:
 :math:`\sqrt{2\pi}\,\mathrm{erf}(\delta/\sqrt2)/(Z s^2)` (the probability of the
 quadratic zone over :math:`s^2`).
