@@ -294,6 +294,7 @@ def test_weights_of_one_equal_no_weights(spec, data):
 _EQ_DRAW = {
     "sse": _loc_scale, "mse": _loc_scale, "sae": _loc_scale, "mae": _loc_scale,
     "binary_cross_entropy": _bernoulli_logits, "cross_entropy": _categorical_logits, "poisson": _poisson_log_rate,
+    "huber": _loc_scale, "smooth_l1": _loc_scale, "log_cosh": _loc_scale, "pinball": _loc_scale,
 }
 
 

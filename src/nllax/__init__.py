@@ -23,6 +23,9 @@ from nllax import multivariate_normal as multivariate_normal
 from nllax import gaussian_mixture as gaussian_mixture
 from nllax import beta as beta
 from nllax import weibull as weibull
+from nllax import huber as huber
+from nllax import hyperbolic_secant as hyperbolic_secant
+from nllax import asymmetric_laplace as asymmetric_laplace
 
 from nllax._wrappers import censored as censored
 from nllax._wrappers import hurdle as hurdle
@@ -77,6 +80,9 @@ __all__ = [
     "gaussian_mixture",
     "beta",
     "weibull",
+    "huber",
+    "hyperbolic_secant",
+    "asymmetric_laplace",
     "zero_inflated",
     "hurdle",
     "truncated",

@@ -81,7 +81,7 @@ TOLERANCES: dict[str, dict[str, float]] = {
 # gradient-based fits stop at slightly different points near it, even in float64. The
 # honest tolerance for their theta_hat agreement is therefore loose: 5e-2 relative (the
 # worst seen is 1.4e-2), where smooth rows agree to ~1e-7 (float32).
-NON_SMOOTH = frozenset({"sae", "mae"})
+NON_SMOOTH = frozenset({"sae", "mae", "pinball"})
 
 
 def non_smooth(names: Sequence[str] | None = None) -> frozenset:
@@ -180,6 +180,18 @@ def make_problem(name: str, n: int, seed: int, eq: Any = None) -> Problem:
         theta = np.array([0.5, 0.3, -0.4])
         y = rng.poisson(np.exp(X @ theta)).astype(float)
         return Problem(name, X, y, {}, (d,), _linear)
+    if name in ("huber", "smooth_l1"):
+        theta = np.array([1.0, -2.0, 0.5])
+        y = X @ theta + 0.5 * rng.standard_t(3, size=n)
+        return Problem(name, X, y, {"scale": 0.5, "delta": 1.5}, (d,), _linear)
+    if name == "log_cosh":
+        theta = np.array([1.0, -2.0, 0.5])
+        y = X @ theta + rng.logistic(scale=0.6, size=n)
+        return Problem(name, X, y, {}, (d,), _linear)
+    if name == "pinball":
+        theta = np.array([1.0, -2.0, 0.5])
+        y = X @ theta + rng.laplace(scale=0.5, size=n)
+        return Problem(name, X, y, {"scale": 0.8, "quantile": 0.75}, (d,), _linear)
     return _generic_problem(name, rng, X, eq)
 
 
@@ -235,7 +247,8 @@ def _pair(eq, model):
             return eq.nll(y, model(theta, X), **{k: noise[k] for k in eq.noise})
 
         def loss(theta, X, y, noise):
-            return eq.loss(y, model(theta, X))
+            opts = eq.loss_kwargs(**{k: noise[k] for k in eq.noise})  # pinball's quantile
+            return eq.loss(y, model(theta, X), **opts)
 
         _PAIRS[key] = (nll, loss)
     return _PAIRS[key]

@@ -92,6 +92,10 @@ class Equivalence:
       family: the likelihood, in words.
       noise: names of the noise keyword arguments (``("scale",)`` or ``()``).
       formula: ``a`` and ``b`` in words.
+      loss_options: ``loss_options(**noise) -> {keyword: value}``, the loss's own
+        keyword arguments at these noise parameters (pinball's ``quantile``, the Huber
+        loss's ``delta``); ``None`` for a loss without any. :meth:`loss_kwargs` applies
+        it; :meth:`check` passes them to the loss.
     """
 
     nll: Callable[..., jax.Array]
@@ -102,6 +106,13 @@ class Equivalence:
     family: str = ""
     noise: tuple[str, ...] = ()
     formula: str = ""
+    loss_options: Callable[..., Mapping[str, Any]] | None = None
+
+    def loss_kwargs(self, **noise: Any) -> dict[str, Any]:
+        """The keyword arguments the loss takes at these noise parameters (``{}`` for
+        most rows): ``eq.loss(y, pred, **eq.loss_kwargs(**noise))`` is the loss of the
+        identity."""
+        return {} if self.loss_options is None else dict(self.loss_options(**noise))
 
     def check(self, y: Any, pred: Any, *, weights: Any = None, where: Any = None,
               **noise: Any) -> EquivalenceCheck:
@@ -109,7 +120,7 @@ class Equivalence:
         kw = dict(weights=weights, where=where)
         return EquivalenceCheck(
             nll=self.nll(y, pred, **kw, **noise),
-            loss=self.loss(y, pred, **kw),
+            loss=self.loss(y, pred, **kw, **self.loss_kwargs(**noise)),
             a=self.a(y, **kw, **noise),
             b=self.b(y, **kw, **noise),
         )

@@ -12,6 +12,10 @@ loss                      definition (per observation)            default reduct
 ``binary_cross_entropy``  :math:`\mathrm{softplus}(z) - yz`       sum
 ``cross_entropy``         :math:`\log\sum_j e^{z_j} - z_y`        sum
 ``poisson``               :math:`e^\eta - k\eta`                  sum
+``huber``                 :math:`\rho_\delta(r)` (optax)          sum
+``smooth_l1``             :math:`\rho_\beta(r)/\beta` (PyTorch)   sum
+``log_cosh``              :math:`\log\cosh r`                     sum
+``pinball``               :math:`r(\tau - 1[r < 0])`              sum
 ========================  ======================================  =====================
 
 ``binary_cross_entropy`` and ``cross_entropy`` *are* the Bernoulli and Categorical NLLs
@@ -38,18 +42,25 @@ from nllax import _math as M
 
 __all__ = [
     "sse", "mse", "sae", "mae", "binary_cross_entropy", "cross_entropy", "poisson",
+    "huber", "smooth_l1", "log_cosh", "pinball",
 ]
 
 
 def residual_loss(name: str, elementwise, *, reduction: str = "sum", smooth: bool = True,
-                  options: tuple = (), summary: str = "") -> F.Family:
-    """A loss of the residual ``y - pred``: ``elementwise(r, **options)`` per observation."""
+                  options: tuple = (), summary: str = "", params: tuple = ()) -> F.Family:
+    """A loss of the residual ``y - pred``: ``elementwise(r, **options)`` per observation.
+
+    ``params``: keyword-only :class:`nllax._family.Param` s of the loss (Huber's
+    ``delta``, pinball's ``quantile``), passed to ``elementwise`` as keywords and checked
+    like a family's parameters (an invalid value gives NaN and a ``nllax.checked`` error
+    naming it)."""
 
     def per_obs(y, pred, **opts):
         return elementwise(y - pred, **opts)
 
     return F.Family(
-        name=name, data=F.Data("y", F.REAL), params=(F.Param("pred", doc="the prediction"),),
+        name=name, data=F.Data("y", F.REAL),
+        params=(F.Param("pred", doc="the prediction"),) + tuple(params),
         log_prob=per_obs, options=options, sign=+1, register=False, smooth=smooth,
         qualname=f"nllax.losses.{name}", default_reduction=reduction, summary=summary)
 
@@ -175,3 +186,6 @@ E.register(E.Equivalence(
         counts, log_rate=log_rate, weights=weights, where=where),
     poisson, E.one, E.log_factorials, "poisson", "Poisson(log-rate)", (),
     "a = 1, b = sum log(k!)"))
+
+# The robust and quantile losses (huber, smooth_l1, log_cosh, pinball) and their rows.
+from nllax._losses_robust import huber, log_cosh, pinball, smooth_l1  # noqa: E402,F401
