@@ -16,6 +16,7 @@ from nllax import laplace as laplace
 from nllax import bernoulli as bernoulli
 from nllax import categorical as categorical
 from nllax import poisson as poisson
+from nllax import binomial as binomial
 from nllax import logistic as logistic
 from nllax import ordinal as ordinal
 
@@ -64,6 +65,7 @@ __all__ = [
     "bernoulli",
     "categorical",
     "poisson",
+    "binomial",
     "logistic",
     "ordinal",
     "zero_inflated",
