@@ -17,6 +17,7 @@ from nllax import bernoulli as bernoulli
 from nllax import categorical as categorical
 from nllax import poisson as poisson
 from nllax import binomial as binomial
+from nllax import negative_binomial as negative_binomial
 from nllax import logistic as logistic
 from nllax import ordinal as ordinal
 
@@ -66,6 +67,7 @@ __all__ = [
     "categorical",
     "poisson",
     "binomial",
+    "negative_binomial",
     "logistic",
     "ordinal",
     "zero_inflated",
