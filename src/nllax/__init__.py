@@ -27,6 +27,7 @@ from nllax._wrappers import truncated as truncated
 from nllax._wrappers import zero_inflated as zero_inflated
 from nllax._wrappers import zero_truncated as zero_truncated
 
+from nllax import links as links
 from nllax import losses as losses
 from nllax import solvers as solvers
 from nllax import verify as verify
@@ -75,6 +76,7 @@ __all__ = [
     "truncated",
     "zero_truncated",
     "censored",
+    "links",
     "losses",
     "solvers",
     "verify",
