@@ -26,7 +26,7 @@ NAMES = ["sse", "mse", "sae", "mae", "binary_cross_entropy", "cross_entropy", "p
 
 
 def test_table_has_every_row_of_the_design():
-    assert set(nllax.equivalences) == set(NAMES)
+    assert set(nllax.equivalences) >= set(NAMES)  # later waves add rows
     for name, eq in nllax.equivalences.items():
         assert isinstance(eq, nllax.Equivalence) and eq.name == name
         assert callable(eq.nll) and callable(eq.loss) and callable(eq.a) and callable(eq.b)

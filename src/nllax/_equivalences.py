@@ -15,6 +15,8 @@ name                      loss           a                      b
 ``binary_cross_entropy``  BCE (sum)      1                      0
 ``cross_entropy``         CE (sum)       1                      0
 ``poisson``               Poisson loss   1                      :math:`\sum_i w_i\log k_i!`
+``poisson_deviance``      deviance       1/2                    :math:`-\ell_{\rm sat} = \sum_i w_i(k_i - k_i\log k_i + \log k_i!)`
+``binomial_deviance``     deviance       1/2                    :math:`-\ell_{\rm sat}`, see :mod:`nllax.losses`
 ========================  =============  =====================  ==============================
 
 Because ``a`` does not depend on the model's parameters,
@@ -92,6 +94,9 @@ class Equivalence:
       family: the likelihood, in words.
       noise: names of the noise keyword arguments (``("scale",)`` or ``()``).
       formula: ``a`` and ``b`` in words.
+      data: names among the keyword arguments that are data beyond ``y`` (the binomial's
+        ``trials``): the loss takes them too, positionally after ``y``
+        (``loss(y, trials, pred)``); see :meth:`loss_at`.
     """
 
     nll: Callable[..., jax.Array]
@@ -102,6 +107,15 @@ class Equivalence:
     family: str = ""
     noise: tuple[str, ...] = ()
     formula: str = ""
+    data: tuple[str, ...] = ()
+
+    def loss_at(self, y: Any, pred: Any, *, weights: Any = None, where: Any = None,
+                **noise: Any) -> jax.Array:
+        """``loss(y, pred)`` given the row's keyword arguments (``**noise``): those named in
+        ``data`` go to the loss, positionally after ``y``; the others are the likelihood's
+        alone."""
+        extra = tuple(noise[k] for k in self.data)
+        return self.loss(y, *extra, pred, weights=weights, where=where)
 
     def check(self, y: Any, pred: Any, *, weights: Any = None, where: Any = None,
               **noise: Any) -> EquivalenceCheck:
@@ -109,7 +123,7 @@ class Equivalence:
         kw = dict(weights=weights, where=where)
         return EquivalenceCheck(
             nll=self.nll(y, pred, **kw, **noise),
-            loss=self.loss(y, pred, **kw),
+            loss=self.loss_at(y, pred, **kw, **noise),
             a=self.a(y, **kw, **noise),
             b=self.b(y, **kw, **noise),
         )

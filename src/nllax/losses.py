@@ -12,6 +12,9 @@ loss                      definition (per observation)            default reduct
 ``binary_cross_entropy``  :math:`\mathrm{softplus}(z) - yz`       sum
 ``cross_entropy``         :math:`\log\sum_j e^{z_j} - z_y`        sum
 ``poisson``               :math:`e^\eta - k\eta`                  sum
+``poisson_deviance``      :math:`2[k\log(k/\mu) - (k - \mu)]`     sum
+``binomial_deviance``     :math:`2[k\log\frac{k}{np} +            sum
+                          (n-k)\log\frac{n-k}{nq}]`
 ========================  ======================================  =====================
 
 ``binary_cross_entropy`` and ``cross_entropy`` *are* the Bernoulli and Categorical NLLs
@@ -38,6 +41,7 @@ from nllax import _math as M
 
 __all__ = [
     "sse", "mse", "sae", "mae", "binary_cross_entropy", "cross_entropy", "poisson",
+    "poisson_deviance", "binomial_deviance",
 ]
 
 
@@ -175,3 +179,6 @@ E.register(E.Equivalence(
         counts, log_rate=log_rate, weights=weights, where=where),
     poisson, E.one, E.log_factorials, "poisson", "Poisson(log-rate)", (),
     "a = 1, b = sum log(k!)"))
+
+# GLM deviances (NLL = deviance / 2 - saturated log-likelihood), with their rows
+from nllax._losses_glm1 import binomial_deviance, poisson_deviance  # noqa: E402

@@ -6,7 +6,7 @@ from scipy import special
 import nllax
 
 import _refs
-from . import INF, NAN, FamilyCase
+from . import INF, NAN, EquivalenceCase, FamilyCase
 
 
 def _sample(rng, n):
@@ -79,3 +79,14 @@ CASE = FamilyCase(
     f32_why="Loader's saddle-point form: a few roundings of terms no larger than the "
             "result, plus the conditioning of the rates n p, n q and of n - k",
 )
+
+
+def _eq_sample(rng, n):
+    # trials per observation (data of the row: passed to the NLL, the loss and b)
+    trials = rng.integers(1, 30, size=n).astype(np.float64)
+    z = rng.normal(size=n)
+    k = rng.binomial(trials.astype(np.int64), special.expit(z)).astype(np.float64)
+    return k, z, {"trials": trials}
+
+
+EQUIVALENCES = {"binomial_deviance": EquivalenceCase(_eq_sample)}
