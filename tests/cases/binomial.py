@@ -17,7 +17,7 @@ def _sample(rng, n):
     # inside. Many trials (Loader's form, where the textbook one cancels) at observations
     # 6 and 7: in the reference (n = 12) and float32 (n = 64) tests, not in the gradient
     # test (n = 6), whose central differences cannot resolve a curvature n p q = 2.4e8
-    # (tests/test_binomial_glm1.py checks the derivative k - n p there)
+    # (tests/test_glm_families_glm1.py checks the derivative k - n p there)
     m = min(n, 3)
     trials[:m] = [25.0, 7.0, 12.0][:m]
     k[:m] = [0.0, 3.0, 12.0][:m]

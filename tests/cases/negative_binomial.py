@@ -1,4 +1,4 @@
-"""Test case: the negative binomial family, NB2 (NB1 in tests/test_negative_binomial_glm1.py:
+"""Test case: the negative binomial family, NB2 (NB1 in tests/test_glm_families_glm1.py:
 one case per family here, and ``variance`` is a static option)."""
 
 import numpy as np
