@@ -20,7 +20,8 @@ def _sample(rng, n, variance="nb2"):
     if n >= 12:
         # Poisson limit (alpha = 1e-8) and a large count: only in the reference (n = 12)
         # and float32 (n = 64) tests, not in the finite-difference gradient tests (n = 6,
-        # and n = 8 in tests/test_wrappers.py): the derivative in alpha loses log10(1/alpha) digits by design (module docstring)
+        # and n = 8 in tests/test_wrappers.py): the derivative in alpha loses
+        # log10(1/alpha) digits by design (module docstring)
         alpha[6], eta[6], k[6] = 1e-8, np.log(3.5), 5.0
         alpha[7], eta[7], k[7] = 0.02, np.log(123000.0), 123456.0
     return k, {"log_mean": eta, "dispersion": alpha}
