@@ -3,7 +3,8 @@
 Families (one namespace each, ``log_prob`` per observation and ``nll`` reduced; the
 continuous ones also ``log_cdf`` and ``log_sf``), all listed in :data:`nllax.families`:
 :mod:`nllax.gaussian`, :mod:`nllax.laplace`, :mod:`nllax.bernoulli`,
-:mod:`nllax.categorical`, :mod:`nllax.poisson`. Classical losses: :mod:`nllax.losses`.
+:mod:`nllax.categorical`, :mod:`nllax.poisson`, :mod:`nllax.binomial`,
+:mod:`nllax.negative_binomial`. GLM links: :mod:`nllax.links`. Classical losses: :mod:`nllax.losses`.
 The exact relations ``NLL = a * loss + b``: :data:`nllax.equivalences`. How a family is
 declared: ``docs/adding-a-family.md``.
 """
