@@ -62,6 +62,10 @@ def _binomial_nll(beta, X, k, n):
     return -jnp.sum(binomial_ll(beta, X, k, n))
 
 
+def _star98_predictor(beta, X, n):
+    return {"trials": n, "logits": X @ beta}
+
+
 def test_binomial_star98_matches_statsmodels_glm(x64):
     d = sm.datasets.star98.load_pandas()
     k = d.endog["NABOVE"].to_numpy(np.float64)
@@ -85,6 +89,11 @@ def test_binomial_star98_matches_statsmodels_glm(x64):
     assert np.all(np.abs(ll - want) <= bound)
     # statsmodels' llf is the same sum (its Binomial family scales by the trials)
     assert abs(float(s.loglik) - res.llf) <= 1e-9 * abs(res.llf)
+    # the same fit through nllax.Likelihood (Gauss-Newton on the family's structure; the
+    # trials are a fixed entry of the predictor's output)
+    lik = nllax.Likelihood(nllax.binomial, _star98_predictor)
+    r2 = nllax.fit(lik, jnp.zeros(X.shape[1]), args[1], args[0], args[2], throw=True)
+    np.testing.assert_allclose(np.asarray(r2.params), res.params, rtol=PARAM_RTOL)
     # the expected information of the binomial (n p q per observation, the family's
     # declared Fisher information) gives statsmodels' covariance too (canonical link)
     info = nllax.binomial.family.fisher_information(trials=jnp.asarray(n),
