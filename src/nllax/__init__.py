@@ -3,7 +3,8 @@
 Families (one namespace each, ``log_prob`` per observation and ``nll`` reduced; the
 continuous ones also ``log_cdf`` and ``log_sf``), all listed in :data:`nllax.families`:
 :mod:`nllax.gaussian`, :mod:`nllax.laplace`, :mod:`nllax.bernoulli`,
-:mod:`nllax.categorical`, :mod:`nllax.poisson`. Classical losses: :mod:`nllax.losses`.
+:mod:`nllax.categorical`, :mod:`nllax.poisson`, :mod:`nllax.binomial`,
+:mod:`nllax.negative_binomial`. GLM links: :mod:`nllax.links`. Classical losses: :mod:`nllax.losses`.
 The exact relations ``NLL = a * loss + b``: :data:`nllax.equivalences`. How a family is
 declared: ``docs/adding-a-family.md``.
 """
@@ -16,6 +17,8 @@ from nllax import laplace as laplace
 from nllax import bernoulli as bernoulli
 from nllax import categorical as categorical
 from nllax import poisson as poisson
+from nllax import binomial as binomial
+from nllax import negative_binomial as negative_binomial
 from nllax import logistic as logistic
 from nllax import ordinal as ordinal
 from nllax import gaussian_natural as gaussian_natural
@@ -33,6 +36,7 @@ from nllax._wrappers import truncated as truncated
 from nllax._wrappers import zero_inflated as zero_inflated
 from nllax._wrappers import zero_truncated as zero_truncated
 
+from nllax import links as links
 from nllax import losses as losses
 from nllax import objectives as objectives
 from nllax import solvers as solvers
@@ -73,6 +77,8 @@ __all__ = [
     "bernoulli",
     "categorical",
     "poisson",
+    "binomial",
+    "negative_binomial",
     "logistic",
     "ordinal",
     "gaussian_natural",
@@ -88,6 +94,7 @@ __all__ = [
     "truncated",
     "zero_truncated",
     "censored",
+    "links",
     "losses",
     "objectives",
     "solvers",

@@ -192,6 +192,14 @@ def make_problem(name: str, n: int, seed: int, eq: Any = None) -> Problem:
         theta = np.array([1.0, -2.0, 0.5])
         y = X @ theta + rng.laplace(scale=0.5, size=n)
         return Problem(name, X, y, {"scale": 0.8, "quantile": 0.75}, (d,), _linear)
+    if name == "poisson_deviance":
+        theta = np.array([0.5, 0.3, -0.4])
+        y = rng.poisson(np.exp(X @ theta)).astype(float)
+        return Problem(name, X, y, {}, (d,), _linear)
+    if name == "binomial_deviance":  # 10 trials each (a scalar, like the noise parameters)
+        theta = np.array([0.3, -0.8, 0.5])
+        y = rng.binomial(10, 1.0 / (1.0 + np.exp(-(X @ theta)))).astype(float)
+        return Problem(name, X, y, {"trials": 10.0}, (d,), _linear)
     return _generic_problem(name, rng, X, eq)
 
 
@@ -247,8 +255,7 @@ def _pair(eq, model):
             return eq.nll(y, model(theta, X), **{k: noise[k] for k in eq.noise})
 
         def loss(theta, X, y, noise):
-            opts = eq.loss_kwargs(**{k: noise[k] for k in eq.noise})  # pinball's quantile
-            return eq.loss(y, model(theta, X), **opts)
+            return eq.loss_at(y, model(theta, X), **{k: noise[k] for k in eq.noise})
 
         _PAIRS[key] = (nll, loss)
     return _PAIRS[key]

@@ -15,6 +15,8 @@ name                      loss           a                      b
 ``binary_cross_entropy``  BCE (sum)      1                      0
 ``cross_entropy``         CE (sum)       1                      0
 ``poisson``               Poisson loss   1                      :math:`\sum_i w_i\log k_i!`
+``poisson_deviance``      deviance       1/2                    :math:`-\ell_{\rm sat} = \sum_i w_i(k_i - k_i\log k_i + \log k_i!)`
+``binomial_deviance``     deviance       1/2                    :math:`-\ell_{\rm sat}`, see :mod:`nllax.losses`
 ========================  =============  =====================  ==============================
 
 Because ``a`` does not depend on the model's parameters,
@@ -96,6 +98,9 @@ class Equivalence:
         keyword arguments at these noise parameters (pinball's ``quantile``, the Huber
         loss's ``delta``); ``None`` for a loss without any. :meth:`loss_kwargs` applies
         it; :meth:`check` passes them to the loss.
+      data: names among the keyword arguments that are data beyond ``y`` (the binomial's
+        ``trials``): the loss takes them too, positionally after ``y``
+        (``loss(y, trials, pred)``); see :meth:`loss_at`.
     """
 
     nll: Callable[..., jax.Array]
@@ -107,6 +112,7 @@ class Equivalence:
     noise: tuple[str, ...] = ()
     formula: str = ""
     loss_options: Callable[..., Mapping[str, Any]] | None = None
+    data: tuple[str, ...] = ()
 
     def loss_kwargs(self, **noise: Any) -> dict[str, Any]:
         """The keyword arguments the loss takes at these noise parameters (``{}`` for
@@ -114,13 +120,22 @@ class Equivalence:
         identity."""
         return {} if self.loss_options is None else dict(self.loss_options(**noise))
 
+    def loss_at(self, y: Any, pred: Any, *, weights: Any = None, where: Any = None,
+                **noise: Any) -> jax.Array:
+        """``loss(y, pred)`` given the row's keyword arguments (``**noise``): those named in
+        ``data`` go to the loss, positionally after ``y``; the others are the likelihood's
+        alone; the loss's own options (:meth:`loss_kwargs`) are added."""
+        extra = tuple(noise[k] for k in self.data)
+        return self.loss(y, *extra, pred, weights=weights, where=where,
+                         **self.loss_kwargs(**noise))
+
     def check(self, y: Any, pred: Any, *, weights: Any = None, where: Any = None,
               **noise: Any) -> EquivalenceCheck:
         """Evaluates both sides on ``(y, pred)``; see :class:`EquivalenceCheck`."""
         kw = dict(weights=weights, where=where)
         return EquivalenceCheck(
             nll=self.nll(y, pred, **kw, **noise),
-            loss=self.loss(y, pred, **kw, **self.loss_kwargs(**noise)),
+            loss=self.loss_at(y, pred, **kw, **noise),
             a=self.a(y, **kw, **noise),
             b=self.b(y, **kw, **noise),
         )

@@ -530,7 +530,10 @@ class Family:
         # defaults for what is not given (scale = 1); a missing required one raises
         values = _resolve_groups(self, given, f"{self.fn_name}.fisher_information")
         params = {k: jnp.asarray(v) for k, v in values.items()}
-        return dict(self.fisher(**_family_kwargs(self, params)))
+        # the static options too (defaults filled): the information may depend on them
+        # (the negative binomial's variance="nb1" has none in closed form)
+        options = _options(self, kwargs, f"{self.fn_name}.fisher_information")
+        return dict(self.fisher(**_family_kwargs(self, params), **options))
 
     def mean_variance(self, **kwargs) -> tuple[jax.Array, jax.Array] | None:
         """``(mean, variance)`` of the data per observation under the parameters given

@@ -57,28 +57,14 @@ import jax.numpy as jnp
 from jax.scipy.special import betainc, gammaln, polygamma
 
 from nllax import _family as F
-from nllax._math import log1mexp
-from nllax.poisson import _bd0
+from nllax._math import bd0 as _bd0
+from nllax._math import log1mexp, stirlerr_real
 
 __all__ = ["log_prob", "nll", "log_cdf", "log_sf"]
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
-# Asymptotic series of stirlerr: 1/12, 1/360, 1/1260, 1/1680, 1/1188 (Bernoulli numbers);
-# at x >= 15 the first omitted term, 691/360360 x^-11, is below 1e-16.
-_S = (1.0 / 12.0, 1.0 / 360.0, 1.0 / 1260.0, 1.0 / 1680.0, 1.0 / 1188.0)
-_SWITCH = 15.0
-
-
-def _stirlerr(x):
-    """``lgamma(x) - (x - 1/2) log x + x - log(2 pi)/2`` for real ``x > 0``; each branch
-    sees a harmless input where it is not taken (no NaN leaks into the gradient)."""
-    big = x >= _SWITCH
-    xs = jnp.where(big, 1.0, x)
-    xb = jnp.where(big, x, _SWITCH)
-    direct = gammaln(xs) - (xs - 0.5) * jnp.log(xs) + xs - _HALF_LOG_2PI
-    x2 = xb * xb
-    series = (_S[0] - (_S[1] - (_S[2] - (_S[3] - _S[4] / x2) / x2) / x2) / x2) / xb
-    return jnp.where(big, series, direct)
+# Loader's stirlerr for a real argument, lgamma(x) - (x - 1/2) log x + x - log(2 pi)/2
+_stirlerr = stirlerr_real
 
 
 def _kl(x, m):

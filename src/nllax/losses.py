@@ -16,6 +16,9 @@ loss                      definition (per observation)            default reduct
 ``smooth_l1``             :math:`\rho_\beta(r)/\beta` (PyTorch)   sum
 ``log_cosh``              :math:`\log\cosh r`                     sum
 ``pinball``               :math:`r(\tau - 1[r < 0])`              sum
+``poisson_deviance``      :math:`2[k\log(k/\mu) - (k - \mu)]`     sum
+``binomial_deviance``     :math:`2[k\log\frac{k}{np} +            sum
+                          (n-k)\log\frac{n-k}{nq}]`
 ========================  ======================================  =====================
 
 ``binary_cross_entropy`` and ``cross_entropy`` *are* the Bernoulli and Categorical NLLs
@@ -43,6 +46,7 @@ from nllax import _math as M
 __all__ = [
     "sse", "mse", "sae", "mae", "binary_cross_entropy", "cross_entropy", "poisson",
     "huber", "smooth_l1", "log_cosh", "pinball",
+    "poisson_deviance", "binomial_deviance",
 ]
 
 
@@ -189,3 +193,5 @@ E.register(E.Equivalence(
 
 # The robust and quantile losses (huber, smooth_l1, log_cosh, pinball) and their rows.
 from nllax._losses_robust import huber, log_cosh, pinball, smooth_l1  # noqa: E402,F401
+# GLM deviances (NLL = deviance / 2 - saturated log-likelihood), with their rows
+from nllax._losses_glm1 import binomial_deviance, poisson_deviance  # noqa: E402

@@ -37,7 +37,6 @@ References:
 
 from __future__ import annotations
 
-import decimal
 import math
 from typing import Any
 
@@ -45,65 +44,15 @@ import jax
 import jax.numpy as jnp
 
 from nllax import _family as F
+from nllax import _math as M
 
 __all__ = ["log_prob", "nll"]
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
-def _stirlerr_table(kmax: int = 15) -> tuple[float, ...]:
-    """stirlerr(k) for k = 0..kmax, computed in 40-digit decimal arithmetic so that the
-    cancellation in its definition costs nothing (entry 0 is unused)."""
-    ctx = decimal.Context(prec=40)
-    half_log_2pi = ctx.divide(ctx.ln(ctx.multiply(2, decimal.Decimal(
-        "3.141592653589793238462643383279502884197"))), 2)
-    out = [0.0]
-    for k in range(1, kmax + 1):
-        dk = decimal.Decimal(k)
-        v = ctx.ln(decimal.Decimal(math.factorial(k))) - (dk + decimal.Decimal("0.5")) * ctx.ln(dk)
-        out.append(float(v + dk - half_log_2pi))
-    return tuple(out)
-
-
-_STIRLERR = _stirlerr_table()
-# Asymptotic series of stirlerr: 1/12, 1/360, 1/1260, 1/1680, 1/1188 (Bernoulli numbers).
-_S = (1.0 / 12.0, 1.0 / 360.0, 1.0 / 1260.0, 1.0 / 1680.0, 1.0 / 1188.0)
-
-
-def _stirlerr(k):
-    small = k <= 15
-    table = jnp.asarray(_STIRLERR, k.dtype)[jnp.clip(k, 0, 15).astype(jnp.int32)]
-    n = jnp.where(small, jnp.full((), 16.0, k.dtype), k)
-    nn = n * n
-    series = (_S[0] - (_S[1] - (_S[2] - (_S[3] - _S[4] / nn) / nn) / nn) / nn) / n
-    return jnp.where(small, table, series)
-
-
-def _bd0(k, lam, log_lam):
-    d = k - lam
-    total = k + lam
-    v = d / jnp.where(total > 0, total, jnp.ones((), k.dtype))
-    near = jnp.abs(v) < 0.1
-    vs = jnp.where(near, v, jnp.zeros((), v.dtype))
-    v2 = vs * vs
-    # 2 * sum_{j>=1} v^(2j+1)/(2j+1), to v^19: the next term is < 1e-18 of the first.
-    poly = jnp.zeros((), v.dtype)
-    for j in range(9, 0, -1):
-        poly = poly * v2 + 1.0 / (2 * j + 1)
-    series = d * vs + 2.0 * k * vs * v2 * poly
-    k_pos = jnp.where(k > 0, k, jnp.ones((), k.dtype))
-    # log(k / lam) with one rounding where the ratio is a normal number; log k - log lam
-    # (two roundings, but no overflow) elsewhere.
-    ratio = k_pos / jnp.where(lam > 0, lam, jnp.ones((), lam.dtype))
-    tiny = jnp.finfo(k.dtype).tiny
-    log_ratio = jnp.where((lam > 0) & (ratio > tiny) & jnp.isfinite(ratio),
-                          jnp.log(jnp.clip(ratio, tiny)), jnp.log(k_pos) - log_lam)
-    direct = jnp.where(k > 0, k * log_ratio, 0.0) + lam - k
-    return jnp.where(near, series, direct)
-
-
 def _log_pmf(k, lam, log_lam):
     k_pos = jnp.where(k > 0, k, jnp.ones((), k.dtype))
-    lp_pos = -_stirlerr(k_pos) - (0.5 * jnp.log(k_pos) + _HALF_LOG_2PI) - _bd0(k_pos, lam, log_lam)
+    lp_pos = -M.stirlerr(k_pos) - (0.5 * jnp.log(k_pos) + _HALF_LOG_2PI) - M.bd0(k_pos, lam, log_lam)
     return jnp.where(k > 0, lp_pos, 0.0 - lam)  # +0.0, not -0.0, at k = lam = 0
 
 

@@ -47,4 +47,5 @@ def _eq_sample(rng, n):
     return rng.poisson(np.exp(eta)).astype(np.float64), eta, {}
 
 
-EQUIVALENCES = {"poisson": EquivalenceCase(_eq_sample)}
+EQUIVALENCES = {"poisson": EquivalenceCase(_eq_sample),
+                "poisson_deviance": EquivalenceCase(_eq_sample)}
