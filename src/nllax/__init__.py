@@ -18,6 +18,9 @@ from nllax import categorical as categorical
 from nllax import poisson as poisson
 from nllax import logistic as logistic
 from nllax import ordinal as ordinal
+from nllax import student_t as student_t
+from nllax import cauchy as cauchy
+from nllax import log_normal as log_normal
 
 from nllax._wrappers import censored as censored
 from nllax._wrappers import hurdle as hurdle
@@ -66,6 +69,9 @@ __all__ = [
     "poisson",
     "logistic",
     "ordinal",
+    "student_t",
+    "cauchy",
+    "log_normal",
     "zero_inflated",
     "hurdle",
     "truncated",

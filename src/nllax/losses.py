@@ -12,6 +12,7 @@ loss                      definition (per observation)            default reduct
 ``binary_cross_entropy``  :math:`\mathrm{softplus}(z) - yz`       sum
 ``cross_entropy``         :math:`\log\sum_j e^{z_j} - z_y`        sum
 ``poisson``               :math:`e^\eta - k\eta`                  sum
+``msle``                  :math:`(\log(1+y) - \log(1+\hat y))^2`  mean
 ========================  ======================================  =====================
 
 ``binary_cross_entropy`` and ``cross_entropy`` *are* the Bernoulli and Categorical NLLs
@@ -38,6 +39,7 @@ from nllax import _math as M
 
 __all__ = [
     "sse", "mse", "sae", "mae", "binary_cross_entropy", "cross_entropy", "poisson",
+    "msle",
 ]
 
 
@@ -175,3 +177,5 @@ E.register(E.Equivalence(
         counts, log_rate=log_rate, weights=weights, where=where),
     poisson, E.one, E.log_factorials, "poisson", "Poisson(log-rate)", (),
     "a = 1, b = sum log(k!)"))
+
+from nllax._losses_lognormal import msle as msle  # noqa: E402  (registers its row)
