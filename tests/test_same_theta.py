@@ -51,6 +51,11 @@ def softmax_logits(p, X):
     return jnp.concatenate([jnp.zeros((X.shape[0], 1), z.dtype), z], axis=1)
 
 
+def expm1_linear(p, X):
+    """pred = expm1(X @ w + b) > -1: log1p(pred) is the linear model (the MSLE row)."""
+    return jnp.expm1(linear(p, X))
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class Case:
     """One row of the table with its model and data (NumPy float64; jnp under x64)."""
@@ -126,6 +131,12 @@ def _make_cases() -> dict[str, Case]:
         _loss_of(ce, softmax_logits),
         softmax_logits,
     )
+    # msle: y > -1, the prediction expm1(X w + b) > -1 (log1p of it is the linear model)
+    y_msle = np.expm1(0.3 * eta + 0.5 * rng.normal(size=N))
+    ms = nllax.equivalences["msle"]
+    cases["msle"] = Case("msle", X, y_msle, {"scale": 0.5}, zeros, probe,
+                         _nll_of(ms, expm1_linear, {"scale": 0.5}), _loss_of(ms, expm1_linear),
+                         expm1_linear)
     # the table's order; rows added later are fitted by tests/test_harness_equivalences.py
     return {name: cases[name] for name in nllax.equivalences if name in cases}
 

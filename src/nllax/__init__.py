@@ -29,6 +29,9 @@ from nllax import weibull as weibull
 from nllax import huber as huber
 from nllax import hyperbolic_secant as hyperbolic_secant
 from nllax import asymmetric_laplace as asymmetric_laplace
+from nllax import student_t as student_t
+from nllax import cauchy as cauchy
+from nllax import log_normal as log_normal
 
 from nllax._wrappers import censored as censored
 from nllax._wrappers import hurdle as hurdle
@@ -89,6 +92,9 @@ __all__ = [
     "huber",
     "hyperbolic_secant",
     "asymmetric_laplace",
+    "student_t",
+    "cauchy",
+    "log_normal",
     "zero_inflated",
     "hurdle",
     "truncated",

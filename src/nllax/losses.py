@@ -19,6 +19,7 @@ loss                      definition (per observation)            default reduct
 ``poisson_deviance``      :math:`2[k\log(k/\mu) - (k - \mu)]`     sum
 ``binomial_deviance``     :math:`2[k\log\frac{k}{np} +            sum
                           (n-k)\log\frac{n-k}{nq}]`
+``msle``                  :math:`(\log(1+y) - \log(1+\hat y))^2`  mean
 ========================  ======================================  =====================
 
 ``binary_cross_entropy`` and ``cross_entropy`` *are* the Bernoulli and Categorical NLLs
@@ -47,6 +48,7 @@ __all__ = [
     "sse", "mse", "sae", "mae", "binary_cross_entropy", "cross_entropy", "poisson",
     "huber", "smooth_l1", "log_cosh", "pinball",
     "poisson_deviance", "binomial_deviance",
+    "msle",
 ]
 
 
@@ -195,3 +197,4 @@ E.register(E.Equivalence(
 from nllax._losses_robust import huber, log_cosh, pinball, smooth_l1  # noqa: E402,F401
 # GLM deviances (NLL = deviance / 2 - saturated log-likelihood), with their rows
 from nllax._losses_glm1 import binomial_deviance, poisson_deviance  # noqa: E402
+from nllax._losses_lognormal import msle as msle  # noqa: E402  (registers its row)

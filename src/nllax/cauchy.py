@@ -1,0 +1,129 @@
+r"""Cauchy likelihood: the Student-t with one degree of freedom; no mean, no variance.
+
+.. math::
+
+    \log p(y \mid \mu, s) = -\log\pi - \log s - \log(1 + z^2),
+    \qquad z = \frac{y - \mu}{s}.
+
+The NLL in :math:`\mu` is :math:`\sum_i \log(1 + z_i^2)`: a robust loss that grows only
+logarithmically (an outlier's pull on :math:`\mu` vanishes like :math:`1/z`); it is not
+convex, and its minimiser is not unique in general.
+
+The scale: exactly one of ``scale`` (:math:`s > 0`, default 1), ``log_scale``, ``var``
+(:math:`s^2`) or ``log_var``, as in :mod:`nllax.gaussian`; shapes and invalid values as
+there.
+
+**Numerics.** :math:`\log(1 + z^2)` is ``log1p(z^2)`` for :math:`|z| \le 1` and
+:math:`2\log|z| + \mathrm{log1p}(z^{-2})` above, so that :math:`z^2` may overflow (a
+scale of 1e-30 in float32) without the result doing so. The CDF is
+:math:`F(z) = \tfrac12 + \arctan(z)/\pi = \mathrm{atan2}(1, -z)/\pi`; the second form is
+exact in the lower tail (:math:`\arctan(-1/z)/\pi` for :math:`z < 0`, where
+:math:`\tfrac12 + \arctan(z)/\pi` would be a difference of two nearly equal numbers:
+relative error 1e-6 at :math:`z = -10^{10}`). ``log_cdf`` is :math:`\log` of it for
+:math:`z \le 0` and ``log1p`` of minus the other tail above; ``log_sf`` mirrors it.
+
+Expected information per observation: :math:`1/(2s^2)` for ``loc``; :math:`1/(2s^2)` for
+``scale`` (``log_scale``: 1/2; ``var``: :math:`1/(8s^4)`; ``log_var``: 1/8).
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax.numpy as jnp
+
+from nllax import _family as F
+from nllax.gaussian import NOISE
+
+__all__ = ["log_prob", "nll", "log_cdf", "log_sf"]
+
+_LOG_PI = math.log(math.pi)
+
+
+def _log1p_square(z):
+    """``log(1 + z^2)`` without overflowing ``z^2``; each branch sees a harmless input
+    where it is not taken (no NaN leaks into the gradient)."""
+    small = jnp.abs(z) <= 1.0
+    zs = jnp.where(small, z, 0.0)
+    zb = jnp.where(small, 2.0, z)
+    big = 2.0 * jnp.log(jnp.abs(zb)) + jnp.log1p(1.0 / jnp.square(zb))
+    return jnp.where(small, jnp.log1p(jnp.square(zs)), big)
+
+
+def _log_prob(y, loc, scale):
+    z = scale.divide(y - loc)
+    return -_log1p_square(z) - (scale.log() + _LOG_PI)
+
+
+def _log_cdf_z(z):
+    # F(z) = atan2(1, -z) / pi, exact in the lower tail; above 0, log1p(-P(Z > z)) with
+    # P(Z > z) = atan2(1, z) / pi exact in the upper tail. atan2(1, .) is smooth and
+    # finite everywhere: neither branch needs a guard.
+    lower = jnp.log(jnp.arctan2(1.0, -z) / math.pi)
+    upper = jnp.log1p(-jnp.arctan2(1.0, z) / math.pi)
+    return jnp.where(z <= 0, lower, upper)
+
+
+def _log_cdf(y, loc, scale):
+    return _log_cdf_z(scale.divide(y - loc))
+
+
+def _log_sf(y, loc, scale):
+    return _log_cdf_z(scale.divide(loc - y))
+
+
+def _fisher(loc, scale):
+    inv_var = scale.inverse() ** 2
+    info = {"loc": 0.5 * inv_var}
+    k = scale.kind
+    name = {"value": "scale", "log": "log_scale", "square": "var", "log_square": "log_var"}[k]
+    info[name] = {"value": 0.5 * inv_var, "log": 0.5 + 0 * scale.v,
+                  "square": 0.125 * inv_var * inv_var, "log_square": 0.125 + 0 * scale.v}[k]
+    return info
+
+
+family = F.Family(
+    name="cauchy",
+    data=F.Data("y", F.REAL),
+    params=(F.Param("loc", doc="location (the median)"), NOISE),
+    log_prob=_log_prob,
+    log_cdf=_log_cdf,
+    log_sf=_log_sf,
+    fisher=_fisher,
+    summary="Cauchy(loc, scale)",
+)
+
+_fns = family.functions({
+    "log_prob": r"""Per-observation Cauchy log-density :math:`-\log(\pi s (1 + z^2))`.
+
+    Args:
+      y: observations, any shape.
+      loc: location (median), broadcastable to ``y.shape`` without enlarging it.
+      scale: :math:`s > 0` (default 1); or exactly one of ``log_scale``, ``var``,
+        ``log_var``.
+
+    Returns:
+      Array of ``y.shape``; NaN where ``scale`` is <= 0 or NaN.
+
+    Example:
+      >>> import nllax
+      >>> float(nllax.cauchy.log_prob(1.0, 0.0, 1.0))  # -log(2 pi)
+      -1.8378770...
+    """,
+    "nll": r"""Cauchy negative log-likelihood, reduced (``reduction``, ``weights``,
+    ``where`` as in :func:`nllax.gaussian.nll`); arguments as in :func:`log_prob`.
+    """,
+    "log_cdf": r"""Per-observation :math:`\log P(Y \le y)`, accurate deep in both tails.
+
+    Example:
+      >>> import nllax
+      >>> float(nllax.cauchy.log_cdf(-1e10, 0.0))  # log(1 / (pi 1e10))
+      -24.1702...
+    """,
+    "log_sf": r"""Per-observation :math:`\log P(Y > y)`; see :func:`log_cdf`.""",
+})
+log_prob = _fns["log_prob"]
+nll = _fns["nll"]
+log_cdf = _fns["log_cdf"]
+log_sf = _fns["log_sf"]
+F.register(__name__, family)
