@@ -68,8 +68,9 @@ def test_identity_float32(name):
 def test_gradient_ratio_is_a(x64, name):
     eq = nllax.equivalences[name]
     y, pred, noise, _, _ = _inputs(name, jnp.float64)
-    r = nllax.verify.gradient_ratio(lambda p: eq.nll(y, p, **noise), lambda p: eq.loss(y, p),
-                                    pred)
+    lkw = {k: noise[k] for k in eq.loss_noise}
+    r = nllax.verify.gradient_ratio(lambda p: eq.nll(y, p, **noise),
+                                    lambda p: eq.loss(y, p, **lkw), pred)
     a = float(eq.a(y, **noise))
     # per-entry gradients agree to a few eps; the least-squares ratio inherits that
     assert abs(float(r.ratio) / a - 1) <= 1e-12 and float(r.residual) <= 1e-12, (name, r)
@@ -103,7 +104,8 @@ def test_same_theta_hat_from_the_nll_and_the_loss(x64, name):
     theta0 = jnp.zeros((2,) + pred.shape[1:-1] + ((pred.shape[-1] - 1,) if pred.ndim == 2
                                                    else ()))
     r_nll = nllax.fit(lambda t: eq.nll(y, _model(t, x, pred0), **noise), theta0)
-    r_loss = nllax.fit(lambda t: eq.loss(y, _model(t, x, pred0)), theta0)
+    lkw = {k: noise[k] for k in eq.loss_noise}
+    r_loss = nllax.fit(lambda t: eq.loss(y, _model(t, x, pred0), **lkw), theta0)
     assert bool(r_nll.converged) and bool(r_loss.converged)
     diff = float(jnp.max(jnp.abs(r_nll.params - r_loss.params)))
     # both stop at the default tolerance eps^(2/3) relative in a Newton step, quadratic

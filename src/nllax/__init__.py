@@ -18,6 +18,9 @@ from nllax import categorical as categorical
 from nllax import poisson as poisson
 from nllax import logistic as logistic
 from nllax import ordinal as ordinal
+from nllax import gamma as gamma
+from nllax import inverse_gaussian as inverse_gaussian
+from nllax import tweedie as tweedie
 
 from nllax._wrappers import censored as censored
 from nllax._wrappers import hurdle as hurdle
@@ -66,6 +69,9 @@ __all__ = [
     "poisson",
     "logistic",
     "ordinal",
+    "gamma",
+    "inverse_gaussian",
+    "tweedie",
     "zero_inflated",
     "hurdle",
     "truncated",

@@ -92,6 +92,8 @@ class Equivalence:
       family: the likelihood, in words.
       noise: names of the noise keyword arguments (``("scale",)`` or ``()``).
       formula: ``a`` and ``b`` in words.
+      loss_noise: the noise keyword arguments that the loss takes too (the Tweedie
+        deviance's ``power``); :meth:`check` passes them on.
     """
 
     nll: Callable[..., jax.Array]
@@ -102,6 +104,7 @@ class Equivalence:
     family: str = ""
     noise: tuple[str, ...] = ()
     formula: str = ""
+    loss_noise: tuple[str, ...] = ()
 
     def check(self, y: Any, pred: Any, *, weights: Any = None, where: Any = None,
               **noise: Any) -> EquivalenceCheck:
@@ -109,7 +112,7 @@ class Equivalence:
         kw = dict(weights=weights, where=where)
         return EquivalenceCheck(
             nll=self.nll(y, pred, **kw, **noise),
-            loss=self.loss(y, pred, **kw),
+            loss=self.loss(y, pred, **kw, **{k: noise[k] for k in self.loss_noise}),
             a=self.a(y, **kw, **noise),
             b=self.b(y, **kw, **noise),
         )

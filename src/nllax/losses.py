@@ -12,12 +12,15 @@ loss                      definition (per observation)            default reduct
 ``binary_cross_entropy``  :math:`\mathrm{softplus}(z) - yz`       sum
 ``cross_entropy``         :math:`\log\sum_j e^{z_j} - z_y`        sum
 ``poisson``               :math:`e^\eta - k\eta`                  sum
+``gamma_deviance``        :math:`2(x - 1 - \log x)`, `x = y/\mu`  sum
+``tweedie_deviance``      Tweedie deviance (power 1 < p < 2)      sum
 ========================  ======================================  =====================
 
 ``binary_cross_entropy`` and ``cross_entropy`` *are* the Bernoulli and Categorical NLLs
 (they call them, and share their numerics and invalid-value rules: soft targets in [0, 1]
 in BCE, anything else NaN; labels outside ``[0, K)`` NaN). The Poisson loss is the Poisson
-NLL minus :math:`\log k!`; counts must be non-negative integers. Every loss is declared
+NLL minus :math:`\log k!`; counts must be non-negative integers. The gamma and Tweedie deviances
+take the log-mean :math:`\eta = \log\mu` (:mod:`nllax._losses_glm2`). Every loss is declared
 like a family (:mod:`nllax._family`) and goes through the same pipeline: shapes,
 dtypes, masks, validity and reductions mean the same thing everywhere.
 """
@@ -38,6 +41,7 @@ from nllax import _math as M
 
 __all__ = [
     "sse", "mse", "sae", "mae", "binary_cross_entropy", "cross_entropy", "poisson",
+    "gamma_deviance", "tweedie_deviance",
 ]
 
 
@@ -175,3 +179,5 @@ E.register(E.Equivalence(
         counts, log_rate=log_rate, weights=weights, where=where),
     poisson, E.one, E.log_factorials, "poisson", "Poisson(log-rate)", (),
     "a = 1, b = sum log(k!)"))
+
+from nllax._losses_glm2 import gamma_deviance, tweedie_deviance  # noqa: E402,F401
