@@ -126,7 +126,8 @@ def _make_cases() -> dict[str, Case]:
         _loss_of(ce, softmax_logits),
         softmax_logits,
     )
-    return {name: cases[name] for name in nllax.equivalences}  # the table's order
+    # the table's order; rows added later are fitted by tests/test_harness_equivalences.py
+    return {name: cases[name] for name in nllax.equivalences if name in cases}
 
 
 CASES = _make_cases()
