@@ -26,7 +26,8 @@ NAMES = ["sse", "mse", "sae", "mae", "binary_cross_entropy", "cross_entropy", "p
 
 
 def test_table_has_every_row_of_the_design():
-    assert set(nllax.equivalences) == set(NAMES)
+    # rows added after wave 1 are checked from their cases (tests/test_harness_equivalences.py)
+    assert set(NAMES) <= set(nllax.equivalences)
     for name, eq in nllax.equivalences.items():
         assert isinstance(eq, nllax.Equivalence) and eq.name == name
         assert callable(eq.nll) and callable(eq.loss) and callable(eq.a) and callable(eq.b)

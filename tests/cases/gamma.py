@@ -13,10 +13,11 @@ def _sample(rng, n):
     eta = rng.normal(size=n) * 0.8
     phi = np.exp(rng.uniform(np.log(0.02), np.log(3.0), size=n))
     phi[1] = 2.5  # a small shape
-    # Large shapes (k = 1e3 and 1e4, where the textbook form cancels) after the first 6
-    # rows: the gradient test (n = 6) differentiates `dispersion` itself with a step of
-    # ~1.2e-4, too coarse for phi = 1e-3 (test_glm2_families checks phi down to 1e-8).
-    phi[7:9] = [1e-3, 2e-3][: max(0, n - 7)]
+    # Large shapes (k = 1e3 and 500, where the textbook form cancels) after the first 8
+    # rows: the gradient tests (n = 6 here, n = 8 in test_wrappers) differentiate
+    # `dispersion` itself with steps of ~1e-5 to 1.2e-4, too coarse for phi = 1e-3
+    # (test_glm2_families checks phi down to 1e-8).
+    phi[8:10] = [1e-3, 2e-3][: max(0, n - 8)]
     y = rng.gamma(1.0 / phi, np.exp(eta) * phi)
     y[1] = 0.05
     return y, {"log_mean": eta, "dispersion": phi}
