@@ -32,6 +32,9 @@ from nllax import asymmetric_laplace as asymmetric_laplace
 from nllax import student_t as student_t
 from nllax import cauchy as cauchy
 from nllax import log_normal as log_normal
+from nllax import gamma as gamma
+from nllax import inverse_gaussian as inverse_gaussian
+from nllax import tweedie as tweedie
 
 from nllax._wrappers import censored as censored
 from nllax._wrappers import hurdle as hurdle
@@ -95,6 +98,9 @@ __all__ = [
     "student_t",
     "cauchy",
     "log_normal",
+    "gamma",
+    "inverse_gaussian",
+    "tweedie",
     "zero_inflated",
     "hurdle",
     "truncated",

@@ -20,12 +20,15 @@ loss                      definition (per observation)            default reduct
 ``binomial_deviance``     :math:`2[k\log\frac{k}{np} +            sum
                           (n-k)\log\frac{n-k}{nq}]`
 ``msle``                  :math:`(\log(1+y) - \log(1+\hat y))^2`  mean
+``gamma_deviance``        :math:`2(x - 1 - \log x)`, `x = y/\mu`  sum
+``tweedie_deviance``      Tweedie deviance (power 1 < p < 2)      sum
 ========================  ======================================  =====================
 
 ``binary_cross_entropy`` and ``cross_entropy`` *are* the Bernoulli and Categorical NLLs
 (they call them, and share their numerics and invalid-value rules: soft targets in [0, 1]
 in BCE, anything else NaN; labels outside ``[0, K)`` NaN). The Poisson loss is the Poisson
-NLL minus :math:`\log k!`; counts must be non-negative integers. Every loss is declared
+NLL minus :math:`\log k!`; counts must be non-negative integers. The gamma and Tweedie deviances
+take the log-mean :math:`\eta = \log\mu` (:mod:`nllax._losses_glm2`). Every loss is declared
 like a family (:mod:`nllax._family`) and goes through the same pipeline: shapes,
 dtypes, masks, validity and reductions mean the same thing everywhere.
 """
@@ -49,6 +52,7 @@ __all__ = [
     "huber", "smooth_l1", "log_cosh", "pinball",
     "poisson_deviance", "binomial_deviance",
     "msle",
+    "gamma_deviance", "tweedie_deviance",
 ]
 
 
@@ -198,3 +202,4 @@ from nllax._losses_robust import huber, log_cosh, pinball, smooth_l1  # noqa: E4
 # GLM deviances (NLL = deviance / 2 - saturated log-likelihood), with their rows
 from nllax._losses_glm1 import binomial_deviance, poisson_deviance  # noqa: E402
 from nllax._losses_lognormal import msle as msle  # noqa: E402  (registers its row)
+from nllax._losses_glm2 import gamma_deviance, tweedie_deviance  # noqa: E402,F401
