@@ -52,7 +52,7 @@ from __future__ import annotations
 import math
 
 import jax.numpy as jnp
-from jax.scipy.special import gammainc, gammaincc, gammaln
+from jax.scipy.special import gammainc, gammaincc
 
 from nllax import _family as F
 from nllax import _math as M
