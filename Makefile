@@ -10,11 +10,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test test-fast test-xla2 bench clean
 
-# pytest-xdist: one worker per core ("auto"; WORKERS=0 runs in this process). Tests that
-# share compiled functions stay in one worker: tests/conftest.py puts each module (or a
-# group of modules) in one xdist_group, and --dist loadgroup keeps a group together.
+# pytest-xdist: one worker per core ("auto"; WORKERS=0 runs in this process). --dist
+# loadfile keeps each test module in one worker: tests share compiled functions through
+# module-level caches, and some need their module's other tests in the same process
+# (test_audit's docs table collects every verdict).
 WORKERS ?= auto
-PYTEST := $(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup
+PYTEST := $(BIN)/python -m pytest -n $(WORKERS) --dist loadfile
 # The numeric core: the registry harness, the families, the equivalences, same theta-hat, fit.
 CORE := tests/test_harness_*.py tests/test_families.py tests/test_equivalences.py \
 	tests/test_same_theta.py tests/test_fit.py

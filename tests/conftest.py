@@ -50,7 +50,6 @@ DATA_DIR = pathlib.Path(
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "xdist_group(name): run in one pytest-xdist worker")
     if CACHE_DIR is not None:
         # Two xdist workers may write and read one entry at once (JAX writes entries in
         # place); a torn read is a cache miss that JAX reports as a warning and then
@@ -99,19 +98,6 @@ class _CompileCounter:
                           f"{self.hits[m]:5d} from the persistent cache)  {m}")
         tr.write_line(f"{sum(self.count.values()):6d} compiles {sum(self.secs.values()):8.1f} s  "
                       f"(of them {sum(self.hits.values()):5d} from the persistent cache)  total")
-
-
-def pytest_collection_modifyitems(config, items):
-    # Tests that share compiled functions through module-level caches run in one xdist
-    # worker (``--dist loadgroup``): tests/test_devices.py reuses test_same_theta.py's
-    # compiled fits, and test_harness_equivalences.py imports test_same_theta.py.
-    for item in items:
-        module = item.nodeid.split("::")[0].rsplit("/", 1)[-1].removesuffix(".py")
-        group = _GROUPS.get(module, module)
-        item.add_marker(pytest.mark.xdist_group(group))
-
-
-_GROUPS = {"test_devices": "same_theta", "test_same_theta": "same_theta"}
 
 
 @pytest.fixture(scope="session")
