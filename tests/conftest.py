@@ -1,24 +1,103 @@
 """Test configuration.
 
-Four simulated CPU devices, so that sharding is tested on any machine: XLA reads the
-flag when JAX initialises its backends, so it is set here, before any test imports JAX.
+Simulated CPU devices, so that sharding is tested on any machine: XLA reads the flag when
+JAX initialises its backends, so it is set here, before any test imports JAX. Four by
+default; ``NLLAX_TEST_DEVICES=n`` runs the suite with ``n`` instead (the second CI pass,
+``make test-xla2``, uses 1: tests that need four devices skip, naming the reason). An
+explicit ``--xla_force_host_platform_device_count`` in ``XLA_FLAGS`` wins over both.
 On a GPU/TPU machine the real devices are used as well (`jax.devices()`).
+
+A persistent XLA compilation cache (tests only, never the library): compiling is most of
+the suite's time, and a second run with the same programs and flags loads the executables
+from ``.pytest_cache/jax-compilation-cache`` (``make clean`` removes it). Set through the
+environment, so that the processes the tests start (CLI, notebooks, multi-process) share
+it. ``NLLAX_TEST_JAX_CACHE=0`` turns it off, any other value names the directory.
+The cache key covers the program, the XLA flags and the jaxlib version, so a changed flag
+or a new jaxlib compiles afresh.
+
+``NLLAX_TEST_COMPILES=1`` prints the number of XLA compiles and their seconds per test
+module at the end (run without xdist, ``-p no:xdist``, to see them).
 """
 
 import os
+import pathlib
+import re
 
-_FLAG = "--xla_force_host_platform_device_count=4"
-if _FLAG.split("=")[0] not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + _FLAG).strip()
+_ROOT = pathlib.Path(__file__).resolve().parents[1]
+_DEVICES_FLAG = "--xla_force_host_platform_device_count"
+if _DEVICES_FLAG not in os.environ.get("XLA_FLAGS", ""):
+    _n = int(os.environ.get("NLLAX_TEST_DEVICES", "4"))
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + f" {_DEVICES_FLAG}={_n}").strip()
+_m = re.search(_DEVICES_FLAG + r"=(\d+)", os.environ["XLA_FLAGS"])
+SIMULATED_DEVICES = int(_m.group(1)) if _m else 1
 
-import pathlib  # noqa: E402
+_cache = os.environ.get("NLLAX_TEST_JAX_CACHE", str(_ROOT / ".pytest_cache" / "jax-compilation-cache"))
+CACHE_DIR = None if _cache in ("", "0") else _cache
+if CACHE_DIR is not None:
+    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", CACHE_DIR)
+    # every program, however small and quick to compile (the suite's are small)
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
+
+import collections  # noqa: E402
 
 import pytest  # noqa: E402
 
 # Reference data are read in place; NLLAX_DATA overrides the default ../shared/data.
 DATA_DIR = pathlib.Path(
-    os.environ.get("NLLAX_DATA", pathlib.Path(__file__).resolve().parents[1] / ".." / "shared" / "data")
+    os.environ.get("NLLAX_DATA", _ROOT / ".." / "shared" / "data")
 ).resolve()
+
+
+def pytest_configure(config):
+    if CACHE_DIR is not None:
+        # Two xdist workers may write and read one entry at once (JAX writes entries in
+        # place); a torn read is a cache miss that JAX reports as a warning and then
+        # compiles, which is the right outcome, not a test failure.
+        config.addinivalue_line(
+            "filterwarnings", "ignore:Error reading persistent compilation cache entry")
+        config.addinivalue_line(
+            "filterwarnings", "ignore:Error writing persistent compilation cache entry")
+    if os.environ.get("NLLAX_TEST_COMPILES", "") not in ("", "0"):
+        config.pluginmanager.register(_CompileCounter(), "nllax-compile-counter")
+
+
+class _CompileCounter:
+    """XLA compiles per test module, from jax.monitoring: every program JAX compiles,
+    counted also when its executable comes from the persistent cache (then in seconds
+    the load, not a compile)."""
+
+    def __init__(self):
+        import jax.monitoring
+
+        self.module = "<collection>"
+        self.count = collections.Counter()
+        self.secs = collections.Counter()
+        self.hits = collections.Counter()
+        jax.monitoring.register_event_duration_secs_listener(self._duration)
+        jax.monitoring.register_event_listener(self._event)
+
+    def _duration(self, event, duration, **_):
+        if event == "/jax/core/compile/backend_compile_duration":
+            self.count[self.module] += 1
+            self.secs[self.module] += duration
+
+    def _event(self, event, **_):
+        if event == "/jax/compilation_cache/cache_hits":
+            self.hits[self.module] += 1
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item):
+        self.module = item.nodeid.split("::")[0]
+
+    def pytest_terminal_summary(self, terminalreporter):
+        tr = terminalreporter
+        tr.section("XLA compiles per module")
+        for m in sorted(self.count.keys() | self.hits.keys(), key=lambda m: -self.secs[m]):
+            tr.write_line(f"{self.count[m]:6d} compiles {self.secs[m]:8.1f} s  (of them "
+                          f"{self.hits[m]:5d} from the persistent cache)  {m}")
+        tr.write_line(f"{sum(self.count.values()):6d} compiles {sum(self.secs.values()):8.1f} s  "
+                      f"(of them {sum(self.hits.values()):5d} from the persistent cache)  total")
 
 
 @pytest.fixture(scope="session")

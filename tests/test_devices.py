@@ -74,7 +74,7 @@ def _mesh_params():
             continue
         mark = () if len(devs) >= 4 else pytest.mark.skip(
             reason=f"sharding needs 4 {platform} devices, found {len(devs)}; on CPU set "
-                   f"XLA_FLAGS=--xla_force_host_platform_device_count=4 before JAX starts")
+                   f"NLLAX_TEST_DEVICES=4 (tests/conftest.py)")
         out.append(pytest.param(platform, id=platform, marks=mark))
     return out
 

@@ -4,6 +4,7 @@ log_sf (deep in both tails), and the normalisation of the density."""
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -103,13 +104,22 @@ def test_derivative_of_the_cdf_is_the_density(x64, case):
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-300)
 
 
+@functools.cache
+def _scalar_log_prob(name):
+    """The case's log_prob at one scalar observation, compiled once per case (quadrature
+    calls it hundreds of times: op by op, each call would dispatch every primitive)."""
+    case = CASES[name]
+    return jax.jit(lambda y, k: case.module.log_prob(y, **k, **case.options))
+
+
 def _integrate(case, params):
     """(total probability, error bound) for the case's support."""
     fam = case.module
     k = {a: jnp.asarray(v, jnp.float64) for a, v in params.items()}
+    lp1 = _scalar_log_prob(case.name)
 
     def density(y):
-        return float(np.exp(fam.log_prob(jnp.asarray(y, jnp.float64), **k, **case.options)))
+        return float(np.exp(lp1(jnp.asarray(y, jnp.float64), k)))
 
     s = case.support
     if callable(s):

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 import jax
@@ -26,6 +27,54 @@ IDS = [f"{c.name}-{a}-{v if np.ndim(v) == 0 else 'row' + str(i)}"
 PARAMS = all_parametrisations()
 
 
+# The compiled functions of one case take the (bad) values as arguments and are built once
+# per case and argument names (functools.cache, keyed by the case's name): the values of
+# one argument (a negative, a zero and a NaN scale) then share one compile.
+
+
+@functools.cache
+def _nan_run(name, names):
+    case = CASES[name]
+
+    def run(d, k):
+        lp = H.call(case, "log_prob", d, k)
+        none = H.call(case, "nll", d, k, reduction="none")
+        total = H.call(case, "nll", d, k)
+        f = H.grad_fn(case, d, k, names)
+        grads = jax.grad(f, argnums=tuple(range(len(names))))(*(k[n] for n in names))
+        return lp, none, total, grads
+
+    return jax.jit(run)
+
+
+@functools.cache
+def _masked_nll(name):
+    case = CASES[name]
+    return jax.jit(lambda d, k, where: H.call(case, "nll", d, k, where=where))
+
+
+@functools.cache
+def _checked_masked_nll(name):
+    return nllax.checked(_masked_nll(name))
+
+
+@functools.cache
+def _plain_nll(name):
+    case = CASES[name]
+    return jax.jit(lambda d, k: H.call(case, "nll", d, k))
+
+
+@functools.cache
+def _masked_weighted_grad(name, names):
+    case = CASES[name]
+
+    def g(d, k, where, w):
+        f = H.grad_fn(case, d, k, names, where=where, weights=w)
+        return jax.grad(f, argnums=tuple(range(len(names))))(*(k[n] for n in names))
+
+    return jax.jit(g)
+
+
 def _bad_inputs(case, arg, value):
     choice = choice_for(case, arg)
     data, _, kw = H.inputs(case, choice, n=4)
@@ -39,16 +88,7 @@ def test_invalid_value_is_nan_in_value_and_gradient(item):
     names = H.float_args(case, kw)
     d = H.to_jax(data, jnp.float32)
     k = {a: H.to_jax(v, jnp.float32) for a, v in kw.items()}
-
-    def run(d, k):
-        lp = H.call(case, "log_prob", d, k)
-        none = H.call(case, "nll", d, k, reduction="none")
-        total = H.call(case, "nll", d, k)
-        f = H.grad_fn(case, d, k, names)
-        grads = jax.grad(f, argnums=tuple(range(len(names))))(*(k[n] for n in names))
-        return lp, none, total, grads
-
-    lp, none, total, grads = jax.tree.map(np.asarray, jax.jit(run)(d, k))
+    lp, none, total, grads = jax.tree.map(np.asarray, _nan_run(case.name, tuple(names))(d, k))
     assert np.isnan(lp[1]) and np.all(np.isfinite(np.delete(lp, 1)))
     assert np.isnan(none[1]) and np.isnan(total)
     for name, g in zip(names, grads):
@@ -64,20 +104,15 @@ def test_checked_names_the_argument_and_a_mask_exempts_it(item):
     d = H.to_jax(data, jnp.float32)
     k = {a: H.to_jax(v, jnp.float32) for a, v in kw.items()}
     where = jnp.array([True, False, True, True])
-
-    @jax.jit
-    def f(d, k, where):
-        return H.call(case, "nll", d, k, where=where)
-
-    checked = nllax.checked(f)
+    checked = _checked_masked_nll(case.name)
     with pytest.raises(checkify.JaxRuntimeError,
                        match=re.escape(f"{case.family.fn_name}: `{arg}`")):
         checked(d, k, jnp.ones(4, bool))
     masked = checked(d, k, where)  # the invalid observation is masked: no error
     # ... and the value is the NLL of the other three, as if indexed out
     d3, k3 = H.drop(case, data, kw)
-    want = H.call(case, "nll", H.to_jax(d3, jnp.float32),
-                  {a: H.to_jax(v, jnp.float32) for a, v in k3.items()})
+    want = _plain_nll(case.name)(H.to_jax(d3, jnp.float32),
+                                 {a: H.to_jax(v, jnp.float32) for a, v in k3.items()})
     # same terms summed in another order: 3 roundings of the largest partial sum
     assert abs(float(masked) - float(want)) <= 4 * H.EPS32 * (abs(float(want)) + 1)
 
@@ -91,8 +126,7 @@ def test_masked_invalid_value_has_a_zero_gradient(item):
     k = {a: H.to_jax(v, jnp.float32) for a, v in kw.items()}
     where = jnp.array([True, False, True, True])
     w = jnp.array([1.0, jnp.nan, 2.0, 0.5])  # a NaN weight in the masked slot, too
-    f = H.grad_fn(case, d, k, names, where=where, weights=w)
-    grads = jax.jit(jax.grad(f, argnums=tuple(range(len(names)))))(*(k[n] for n in names))
+    grads = _masked_weighted_grad(case.name, tuple(names))(d, k, where, w)
     for name, g in zip(names, grads):
         g = np.asarray(g)
         assert np.all(g[1] == 0) and np.all(np.isfinite(g)), (name, g)
