@@ -21,17 +21,15 @@ module at the end (run without xdist, ``-p no:xdist``, to see them).
 
 import os
 import pathlib
-import re
 
 _ROOT = pathlib.Path(__file__).resolve().parents[1]
 _DEVICES_FLAG = "--xla_force_host_platform_device_count"
 if _DEVICES_FLAG not in os.environ.get("XLA_FLAGS", ""):
     _n = int(os.environ.get("NLLAX_TEST_DEVICES", "4"))
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + f" {_DEVICES_FLAG}={_n}").strip()
-_m = re.search(_DEVICES_FLAG + r"=(\d+)", os.environ["XLA_FLAGS"])
-SIMULATED_DEVICES = int(_m.group(1)) if _m else 1
 
-_cache = os.environ.get("NLLAX_TEST_JAX_CACHE", str(_ROOT / ".pytest_cache" / "jax-compilation-cache"))
+_cache = os.environ.get("NLLAX_TEST_JAX_CACHE",
+                        str(_ROOT / ".pytest_cache" / "jax-compilation-cache"))
 CACHE_DIR = None if _cache in ("", "0") else _cache
 if CACHE_DIR is not None:
     os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", CACHE_DIR)
