@@ -253,6 +253,9 @@ def _per_observation(y, pred, *, name, noise):
         return nllax.bernoulli.nll(y, logits=pred, reduction="none")
     if name == "cross_entropy":
         return nllax.categorical.nll(y, logits=pred, reduction="none")
+    if name == "msle":  # the log-normal of 1 + y at log1p(pred) (the row's NLL)
+        return nllax.log_normal.nll(1.0 + y, jnp.log1p(pred), noise["scale"], reduction="none")
+    assert name == "poisson", name
     return nllax.poisson.nll(y, log_rate=pred, reduction="none")
 
 

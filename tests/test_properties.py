@@ -298,7 +298,10 @@ _EQ_DRAW = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(nllax.equivalences))
+# Rows whose data need their own support (msle: y > -1; the deviances: counts, positive
+# data, a dispersion) are held to the same identity with weights and masks from their test
+# cases, by tests/test_harness_equivalences.py.
+@pytest.mark.parametrize("name", sorted(set(_EQ_DRAW) & set(nllax.equivalences)))
 @SETTINGS
 @given(data=st.data(), noise=st.floats(0.1, 10), weighted=st.booleans(), masked=st.booleans())
 def test_equivalence_identity_holds(name, data, noise, weighted, masked):

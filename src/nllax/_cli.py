@@ -188,6 +188,15 @@ def make_problem(name: str, n: int, seed: int, eq: Any = None) -> Problem:
         theta = np.array([1.0, -2.0, 0.5])
         y = X @ theta + rng.logistic(scale=0.6, size=n)
         return Problem(name, X, y, {}, (d,), _linear)
+    if name == "msle":  # y > -1; the prediction exp(X theta) > -1 as well
+        theta = np.array([0.5, -0.6, 0.3])
+        y = np.expm1(np.log1p(np.exp(X @ theta)) + 0.3 * rng.normal(size=n))
+        return Problem(name, X, y, {"scale": 0.3}, (d,), _exp_linear)
+    if name == "tweedie_deviance":  # zeros and positive values; the prediction is the log-mean
+        theta = np.array([0.5, -0.6, 0.3])
+        mu = np.exp(X @ theta)
+        y = np.where(rng.random(n) < 0.2, 0.0, rng.gamma(2.0, mu / 2.0))
+        return Problem(name, X, y, {"dispersion": 1.0, "power": 1.5}, (d,), _linear)
     if name == "pinball":
         theta = np.array([1.0, -2.0, 0.5])
         y = X @ theta + rng.laplace(scale=0.5, size=n)

@@ -118,7 +118,7 @@ _fns = family.functions({
     Example:
       >>> import nllax
       >>> float(nllax.cauchy.log_cdf(-1e10, 0.0))  # log(1 / (pi 1e10))
-      -24.1702...
+      -24.1705...
     """,
     "log_sf": r"""Per-observation :math:`\log P(Y > y)`; see :func:`log_cdf`.""",
 })

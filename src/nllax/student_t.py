@@ -329,7 +329,7 @@ _fns = family.functions({
     Example:
       >>> import nllax
       >>> float(nllax.student_t.log_prob(0.0, 0.0, 1.0, df=1.0))  # Cauchy: -log(pi)
-      -1.1447298...
+      -1.14472...
       >>> float(nllax.student_t.log_prob(1.0, 0.0, log_df=40.0))  # the Gaussian
       -1.4189385...
     """,
@@ -345,7 +345,7 @@ _fns = family.functions({
     Example:
       >>> import nllax
       >>> float(nllax.student_t.log_cdf(-1.0, 0.0, df=1.0))  # log(1/4)
-      -1.3862943...
+      -1.38629...
     """,
     "log_sf": r"""Per-observation :math:`\log P(Y > y)`; see :func:`log_cdf`.""",
 })
