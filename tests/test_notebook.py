@@ -6,12 +6,11 @@ so that no display is needed. The committed notebook keeps its outputs (so it re
 on a repository host); this test checks that they can be reproduced without error.
 """
 
-import os
 import pathlib
 
 import pytest
 
-import nllax
+import _notebooks
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
@@ -21,23 +20,7 @@ NOTEBOOK = pathlib.Path(__file__).resolve().parents[1] / "notebooks" / "tutorial
 
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    # The kernel imports the nllax this test process imported (a worktree's src/ under
-    # PYTHONPATH=src, which is relative, would otherwise resolve in the kernel's folder).
-    here = str(pathlib.Path(nllax.__file__).resolve().parents[1])
-    path = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p)
-    env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=path)
-    # The kernel gets its own device setting: the tests' 4 simulated CPU devices are not
-    # what a reader of the notebook has.
-    env.pop("XLA_FLAGS", None)
-    client = nbclient.NotebookClient(
-        nb,
-        kernel_name="python3",
-        timeout=600,  # per cell; generous for a loaded CI machine (no timing assertion)
-        resources={"metadata": {"path": str(tmp_path_factory.mktemp("nb"))}},
-    )
-    client.execute(env=env)  # passed on to the kernel manager's start_kernel
-    return nb
+    return _notebooks.execute(nbformat, nbclient, NOTEBOOK, tmp_path_factory.mktemp("nb"))
 
 
 @pytest.mark.slow

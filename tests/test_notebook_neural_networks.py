@@ -6,12 +6,11 @@ process. Executing it takes well under a minute on two cores (two small MLP trai
 one `lax.scan` each, one `compare_training` scan, five audits).
 """
 
-import os
 import pathlib
 
 import pytest
 
-import nllax
+import _notebooks
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
@@ -22,16 +21,7 @@ NOTEBOOK = pathlib.Path(__file__).resolve().parents[1] / "notebooks" / "neural_n
 
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    here = str(pathlib.Path(nllax.__file__).resolve().parents[1])
-    path = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p)
-    env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=path)
-    env.pop("XLA_FLAGS", None)
-    client = nbclient.NotebookClient(
-        nb, kernel_name="python3", timeout=600,
-        resources={"metadata": {"path": str(tmp_path_factory.mktemp("nb"))}})
-    client.execute(env=env)
-    return nb
+    return _notebooks.execute(nbformat, nbclient, NOTEBOOK, tmp_path_factory.mktemp("nb"))
 
 
 def _text(nb):
