@@ -69,17 +69,19 @@ def _moments(logits=None, probs=None):
     return p, p * (1.0 - p)
 
 
+#: The success probability, as ``logits=`` (canonical) or ``probs=``, exactly one; shared
+#: with :mod:`nllax.binomial`.
+PROBABILITY = F.OneOf("logits", (
+    F.Param("logits", keyword_only=True, doc="z = log(p / (1 - p)), the canonical link"),
+    F.Param("probs", F.UNIT, keyword_only=True,
+            to_canonical=lambda p: jnp.log(p) - jnp.log1p(-p),
+            from_canonical=jax.nn.sigmoid, doc="p in [0, 1]"),
+))
+
 family = F.Family(
     name="bernoulli",
     data=F.Data("y", F.UNIT),
-    params=(
-        F.OneOf("logits", (
-            F.Param("logits", keyword_only=True, doc="log(p / (1 - p))"),
-            F.Param("probs", F.UNIT, keyword_only=True,
-                    to_canonical=lambda p: jnp.log(p) - jnp.log1p(-p),
-                    from_canonical=jax.nn.sigmoid, doc="p in [0, 1]"),
-        )),
-    ),
+    params=(PROBABILITY,),
     log_prob=_log_prob,
     fisher=_fisher,
     moments=_moments,

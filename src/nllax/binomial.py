@@ -46,6 +46,7 @@ import jax.numpy as jnp
 
 from nllax import _family as F
 from nllax import _math as M
+from nllax.bernoulli import PROBABILITY
 
 __all__ = ["log_prob", "nll"]
 
@@ -135,12 +136,7 @@ family = F.Family(
     data=F.Data("successes", F.COUNTS),
     params=(
         F.Param("trials", F.COUNTS, doc="n, the number of trials (a non-negative integer)"),
-        F.OneOf("logits", (
-            F.Param("logits", keyword_only=True, doc="z = log(p / (1 - p)), the canonical link"),
-            F.Param("probs", F.UNIT, keyword_only=True,
-                    to_canonical=lambda p: jnp.log(p) - jnp.log1p(-p),
-                    from_canonical=jax.nn.sigmoid, doc="p in [0, 1]"),
-        )),
+        PROBABILITY,
     ),
     log_prob=_log_prob,
     fisher=_fisher,
