@@ -993,3 +993,13 @@ def rules_markdown() -> str:
         out.append(f"| {', '.join(fns)} | `{arg}` | `` `{arg}` {msg} `` |")
     out.append(f"| every `nll` and loss | `weights` | `` `weights` {WEIGHTS.message} `` |")
     return "\n".join(out)
+
+
+#: The mean of a log-link GLM family, as ``log_mean=`` (canonical) or ``mean=``, exactly
+#: one (negative binomial, gamma, inverse Gaussian, Tweedie): the family receives one
+#: :class:`Positive` under ``mean``.
+MEAN = OneOf("mean", (
+    Param("log_mean", keyword_only=True, doc="eta = log(mu), the log link"),
+    Param("mean", POSITIVE, keyword_only=True, to_canonical=jnp.log, from_canonical=jnp.exp,
+          doc="mu > 0"),
+), positive=True, kinds=("log", "value"))

@@ -116,11 +116,7 @@ def _fisher(mean, dispersion):
     return {"mean": 1.0 / (dispersion * jnp.square(mean.v))}
 
 
-MEAN = F.OneOf("mean", (
-    F.Param("log_mean", keyword_only=True, doc="eta = log(mu)"),
-    F.Param("mean", F.POSITIVE, keyword_only=True, to_canonical=jnp.log,
-            from_canonical=jnp.exp, doc="mu > 0"),
-), positive=True, kinds=("log", "value"))
+MEAN = F.MEAN
 """The mean group of the positive GLM families (gamma, inverse Gaussian, Tweedie)."""
 
 DISPERSION = F.Param("dispersion", F.POSITIVE, keyword_only=True, doc="phi > 0")

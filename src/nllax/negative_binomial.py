@@ -130,11 +130,7 @@ family = F.Family(
     name="negative_binomial",
     data=F.Data("counts", F.COUNTS),
     params=(
-        F.OneOf("mean", (
-            F.Param("log_mean", keyword_only=True, doc="eta = log(mu), the log link"),
-            F.Param("mean", F.POSITIVE, keyword_only=True, to_canonical=jnp.log,
-                    from_canonical=jnp.exp, doc="mu > 0"),
-        ), positive=True, kinds=("log", "value")),
+        F.MEAN,
         F.Param("dispersion", F.POSITIVE, keyword_only=True,
                 doc="alpha > 0: variance mu + alpha mu^2 (nb2) or mu (1 + alpha) (nb1)"),
     ),
