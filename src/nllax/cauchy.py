@@ -33,7 +33,7 @@ import math
 import jax.numpy as jnp
 
 from nllax import _family as F
-from nllax.gaussian import NOISE
+from nllax.gaussian import NOISE, noise_information
 
 __all__ = ["log_prob", "nll", "log_cdf", "log_sf"]
 
@@ -73,13 +73,7 @@ def _log_sf(y, loc, scale):
 
 
 def _fisher(loc, scale):
-    inv_var = scale.inverse() ** 2
-    info = {"loc": 0.5 * inv_var}
-    k = scale.kind
-    name = {"value": "scale", "log": "log_scale", "square": "var", "log_square": "log_var"}[k]
-    info[name] = {"value": 0.5 * inv_var, "log": 0.5 + 0 * scale.v,
-                  "square": 0.125 * inv_var * inv_var, "log_square": 0.125 + 0 * scale.v}[k]
-    return info
+    return {"loc": 0.5 * scale.inverse() ** 2, **noise_information(scale, 0.5)}
 
 
 family = F.Family(

@@ -64,14 +64,23 @@ def _log_sf(y, loc, scale):
     return log_ndtr(scale.divide(loc - y))
 
 
-def _fisher(loc, scale):
+_NOISE_NAMES = {"value": "scale", "log": "log_scale", "square": "var", "log_square": "log_var"}
+
+
+def noise_information(scale, c) -> dict:
+    r"""Fisher information of the :data:`NOISE` member that was given, for a location-scale
+    family whose information for :math:`\sigma` is :math:`c/\sigma^2` (``c`` a number or an
+    array of the batch shape): by the chain rule :math:`c` for ``log_scale``,
+    :math:`c/(4\sigma^4)` for ``var`` and :math:`c/4` for ``log_var``."""
     inv_var = scale.inverse() ** 2
-    info = {"loc": inv_var}
     k = scale.kind
-    info[{"value": "scale", "log": "log_scale", "square": "var", "log_square": "log_var"}[k]] = {
-        "value": 2 * inv_var, "log": jnp.full_like(scale.v, 2.0),
-        "square": 0.5 * inv_var * inv_var, "log_square": jnp.full_like(scale.v, 0.5)}[k]
-    return info
+    return {_NOISE_NAMES[k]: {"value": c * inv_var, "log": c + 0 * scale.v,
+                              "square": 0.25 * c * inv_var * inv_var,
+                              "log_square": 0.25 * c + 0 * scale.v}[k]}
+
+
+def _fisher(loc, scale):
+    return {"loc": scale.inverse() ** 2, **noise_information(scale, 2.0)}
 
 
 def _moments(loc, scale):

@@ -81,7 +81,7 @@ from jax.custom_derivatives import SymbolicZero
 
 from nllax import _family as F
 from nllax._math import log_ndtr
-from nllax.gaussian import NOISE
+from nllax.gaussian import NOISE, noise_information
 
 __all__ = ["log_prob", "nll", "log_cdf", "log_sf"]
 
@@ -281,14 +281,8 @@ def _log_sf(y, loc, scale, df):
 
 def _fisher(loc, scale, df):
     nu = df.value()
-    inv_var = scale.inverse() ** 2
-    r = nu / (nu + 3.0)
-    info = {"loc": (nu + 1.0) / (nu + 3.0) * inv_var}
-    k = scale.kind
-    name = {"value": "scale", "log": "log_scale", "square": "var", "log_square": "log_var"}[k]
-    info[name] = {"value": 2 * r * inv_var, "log": 2 * r + 0 * scale.v,
-                  "square": 0.5 * r * inv_var * inv_var, "log_square": 0.5 * r + 0 * scale.v}[k]
-    return info
+    loc_info = (nu + 1.0) / (nu + 3.0) * scale.inverse() ** 2
+    return {"loc": loc_info, **noise_information(scale, 2.0 * nu / (nu + 3.0))}
 
 
 DF = F.OneOf(
