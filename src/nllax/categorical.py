@@ -19,7 +19,10 @@ overflow upstream), a NaN logit and a row of only :math:`-\infty` logits give Na
 ``nllax.checked`` names them. (Wave 1 returned the limit for :math:`+\infty` logits; the
 branch that needs costs 16-20% of every call on XLA:CPU, measured, for an input no model
 produces on purpose.) The gradient
-:math:`\mathrm{onehot}(y) - \mathrm{softmax}(z)` is written out (one pass, as optax's),
+:math:`\mathrm{onehot}(y) - \mathrm{softmax}(z)` is written out: one elementwise product
+with the one-hot, from the forward pass's own buffer of :math:`e^{z_j - m}` (no second
+exponential, no gather/scatter pair), with :math:`1 - p_y = -\mathrm{expm1}(\log p_y)`
+exact for a confident label,
 and is itself differentiable (Hessian :math:`\mathrm{diag}(p) - pp^\top`).
 
 Labels are integer class indices with the shape of the logits without ``axis``; logits
@@ -49,14 +52,16 @@ def _take(x, idx):
 
 
 def _forward(z, labels):
-    """``(log p_y, max, log-normaliser - max)`` (see the module docstring)."""
+    """``(log p_y, e, hit, log-normaliser - max)``: ``e`` holds ``exp(z - max)`` with the
+    label's entry set to 0, ``hit`` is the one-hot of the label (see the module docstring)."""
     k = z.shape[-1]
     m = jnp.max(z, axis=-1)
-    e = jnp.exp(z - m[..., None])
-    t = jnp.sum(jnp.where(jnp.arange(k) == labels[..., None], jnp.zeros((), z.dtype), e), -1)
+    hit = jnp.arange(k) == labels[..., None]
+    e = jnp.where(hit, jnp.zeros((), z.dtype), jnp.exp(z - m[..., None]))
+    t = jnp.sum(e, -1)
     d = _take(z, labels) - m
     log1p = jnp.log1p(t + jnp.expm1(d))
-    return d - log1p, m, log1p
+    return d - log1p, e, hit, log1p
 
 
 @jax.custom_jvp
@@ -66,14 +71,19 @@ def _lp_logits(z, labels):
 
 @_lp_logits.defjvp
 def _lp_logits_jvp(primals, tangents):
-    # d log p_y = dz_y - sum_j p_j dz_j, p = softmax(z) = exp(z - lse). Written out:
-    # autodiff through the max / exclusion form costs 1.5x optax on XLA:CPU; this is one
-    # elementwise pass, and itself differentiable (the Hessian diag(p) - p p^T).
+    # d log p_y = sum_j (onehot_j - p_j) dz_j, p = softmax(z). Written out as one
+    # elementwise product with the one-hot (no gather/scatter pair in the transpose), from
+    # the forward's own exclusion buffer (no second exp): p_j = e_j / (1 + T + expm1(d))
+    # off the label, and 1 - p_y = -expm1(log p_y) on it (exact for a confident label).
+    # Autodiff through the max / exclusion form cost 1.5x optax on XLA:CPU, a gather +
+    # scatter-add transpose 1.9x (measured, bench/CORE.md). Itself differentiable (the
+    # Hessian diag(p) - p p^T).
     z, labels = primals
     dz, _ = tangents
-    out, m, log1p = _forward(z, labels)
-    p = jnp.exp((z - m[..., None]) - log1p[..., None])  # z - m first: exact for ties
-    return out, _take(dz, labels) - jnp.sum(p * dz, axis=-1)
+    out, e, hit, log1p = _forward(z, labels)
+    r = jnp.exp(-log1p)
+    g = e * r[..., None] - hit.astype(z.dtype) * (-jnp.expm1(out))[..., None]  # p - onehot
+    return out, -jnp.sum(g * dz, axis=-1)
 
 
 def _logits_elem(z):
