@@ -77,15 +77,21 @@ def measure(row: Row, n: int, budget_s: float) -> dict[str, Any]:
         values[name] = c.call(p, rest)
     # the gradients must agree in direction (a loss form differs by a positive factor)
     g0 = np.asarray(values["nllax"][1], np.float64).ravel()
-    cosines = {}
-    for name, (_, g) in values.items():
+    cosines, rel = {}, {}
+    v0 = float(values["nllax"][0])
+    for name, (v, g) in values.items():
+        rel[name] = abs(float(v) - v0) / (abs(v0) + 1e-30)
         g = np.asarray(g, np.float64).ravel()
         cosines[name] = float(g @ g0 / (np.linalg.norm(g) * np.linalg.norm(g0) + 1e-300))
     names = list(impls)
     timings = _measure.time_round_robin([lambda c=compiled[k]: c.call(p, rest) for k in names],
                                         budget_s=budget_s)
     t = dict(zip(names, timings))
-    others = [k for k in names if k != "nllax"]
+    # a competitor whose value or gradient is not finite on these valid data (overflow in
+    # float32) does not compute the same quantity: listed, never the "fastest"
+    finite = {k: bool(np.isfinite(float(values[k][0]))
+                      and np.all(np.isfinite(np.asarray(values[k][1])))) for k in names}
+    others = [k for k in names if k != "nllax" and finite[k]]
     fastest = min(others, key=lambda k: t[k].median) if others else None
     per_buf = 4 * max(n, 1)
     return {
@@ -94,7 +100,7 @@ def measure(row: Row, n: int, budget_s: float) -> dict[str, Any]:
         "ratio": t["nllax"].median / t[fastest].median if fastest else None,
         "temps_nllax": (compiled["nllax"].temp_bytes or 0) / per_buf,
         "temps_fastest": (compiled[fastest].temp_bytes or 0) / per_buf if fastest else None,
-        "cosines": cosines, "all_ms": {k: v.median * 1e3 for k, v in t.items()},
+        "cosines": cosines, "rel": rel, "finite": finite, "all_ms": {k: v.median * 1e3 for k, v in t.items()},
         "note": row.note,
     }
 
@@ -124,13 +130,18 @@ def write(results: list[dict], path: pathlib.Path, started: str, ended: str, wal
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
+        f = (lambda x: "–" if x is None else f"{x:.2f}")
         lines.append(
-            f"| {r['row']} | {r['n']:.0e} | {r['nllax_ms']:.2f} | {r['fastest']} | "
-            f"{r['fastest_ms']:.2f} | {r['ratio']:.2f} | {r['temps_nllax']:.2f} | "
-            f"{r['temps_fastest']:.2f} | {r['note']} |")
-    lines += ["", "## Every implementation (median ms; gradient cosine with nllax's)", ""]
+            f"| {r['row']} | {r['n']:.0e} | {r['nllax_ms']:.2f} | {r['fastest'] or '–'} | "
+            f"{f(r['fastest_ms'])} | {f(r['ratio'])} | {r['temps_nllax']:.2f} | "
+            f"{f(r['temps_fastest'])} | {r['note']} |")
+    lines += ["", "## Every implementation", "",
+              "Median ms (gradient cosine with nllax's; relative difference of the value from",
+              "nllax's: a loss form such as optax's squared error differs by a factor).", ""]
     for r in results:
-        cells = ", ".join(f"{k} {v:.2f} ({r['cosines'][k]:.4f})" for k, v in r["all_ms"].items())
+        cells = ", ".join(f"{k} {v:.2f} ({r['cosines'][k]:.4f}; {r['rel'][k]:.1e}"
+                          f"{'' if r['finite'][k] else '; NOT FINITE'})"
+                          for k, v in r["all_ms"].items())
         lines.append(f"- {r['row']}, n = {r['n']:.0e}: {cells}")
     path.write_text("\n".join(lines) + "\n")
 
@@ -152,9 +163,16 @@ def main(argv=None) -> int:
     for n in sizes:
         for row in rows:
             r = measure(row, n, budget_s=0.1 if args.quick else 1.5)
-            print(f"{r['row']:34s} n={n:.0e} nllax {r['nllax_ms']:8.2f} ms  "
-                  f"{r['fastest']:28s} {r['fastest_ms']:8.2f} ms  ratio {r['ratio']:.2f}  "
-                  f"temps {r['temps_nllax']:.2f} vs {r['temps_fastest']:.2f}", flush=True)
+            if r["fastest"] is None:
+                print(f"{r['row']:34s} n={n:.0e} nllax {r['nllax_ms']:8.2f} ms  (no competitor)  "
+                      f"temps {r['temps_nllax']:.2f}", flush=True)
+            else:
+                print(f"{r['row']:34s} n={n:.0e} nllax {r['nllax_ms']:8.2f} ms  "
+                      f"{r['fastest']:28s} {r['fastest_ms']:8.2f} ms  ratio {r['ratio']:.2f}  "
+                      f"temps {r['temps_nllax']:.2f} vs {r['temps_fastest']:.2f}", flush=True)
+            if args.quick:
+                print("    cos/rel:", {k: (round(r["cosines"][k], 4), f"{r['rel'][k]:.1e}")
+                                       for k in r["all_ms"]})
             results.append(r)
     write(results, out, started, _machine(), time.perf_counter() - t0)
     print(f"wrote {out}")
