@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib
+import json
 import os
 import pathlib
 import pkgutil
@@ -49,6 +50,7 @@ class Row:
     nllax: Callable[[dict], Any]
     competitors: dict[str, Callable[[dict], Any]]
     note: str = ""
+    max_n: int | None = None  # larger sizes are measured at max_n (a slow row), and say so
 
 
 def load_rows(only: set[str] | None = None) -> list[Row]:
@@ -66,6 +68,9 @@ def _vg(fn):
 
 
 def measure(row: Row, n: int, budget_s: float) -> dict[str, Any]:
+    asked = n
+    if row.max_n is not None and n > row.max_n:
+        n = row.max_n
     rng = np.random.default_rng(0)
     d = {k: jax.device_put(v) for k, v in row.make(n, rng).items()}
     p, rest = d["p"], {k: v for k, v in d.items() if k != "p"}
@@ -101,7 +106,8 @@ def measure(row: Row, n: int, budget_s: float) -> dict[str, Any]:
         "temps_nllax": (compiled["nllax"].temp_bytes or 0) / per_buf,
         "temps_fastest": (compiled[fastest].temp_bytes or 0) / per_buf if fastest else None,
         "cosines": cosines, "rel": rel, "finite": finite, "all_ms": {k: v.median * 1e3 for k, v in t.items()},
-        "note": row.note,
+        "note": row.note + (f" (measured at n = {n:.0e}, not {asked:.0e})" if n != asked else ""),
+        "asked": asked,
     }
 
 
@@ -152,6 +158,9 @@ def main(argv=None) -> int:
     a.add_argument("--only", default=None, help="comma-separated row names")
     a.add_argument("--quick", action="store_true")
     a.add_argument("--out", type=pathlib.Path, default=None)
+    a.add_argument("--update", action="store_true",
+                   help="replace only the rows measured now in the table (kept as JSON beside "
+                        "it); the other rows keep their earlier numbers")
     args = a.parse_args(argv)
     sizes = [int(float(s)) for s in (args.sizes or ("1e3" if args.quick else "1e6,1e7")).split(",")]
     if args.quick:
@@ -162,6 +171,9 @@ def main(argv=None) -> int:
     results = []
     for n in sizes:
         for row in rows:
+            if row.max_n is not None and n > row.max_n and any(
+                    r["row"] == row.name and r["n"] == row.max_n for r in results):
+                continue
             r = measure(row, n, budget_s=0.1 if args.quick else 1.5)
             if r["fastest"] is None:
                 print(f"{r['row']:34s} n={n:.0e} nllax {r['nllax_ms']:8.2f} ms  (no competitor)  "
@@ -174,7 +186,19 @@ def main(argv=None) -> int:
                 print("    cos/rel:", {k: (round(r["cosines"][k], 4), f"{r['rel'][k]:.1e}")
                                        for k in r["all_ms"]})
             results.append(r)
-    write(results, out, started, _machine(), time.perf_counter() - t0)
+    ended, wall = _machine(), time.perf_counter() - t0
+    store = out.with_suffix(".json")
+    if args.update and store.exists():
+        old = json.loads(store.read_text())
+        new = {(r["row"], r["asked"]): r for r in results}
+        merged = [new.pop((r["row"], r["asked"]), r) for r in old["results"]]
+        results = merged + list(new.values())
+        started = old["started"] + f"; updated rows ({args.only}) from {started}"
+        ended = old["ended"] + f"; update ended {ended}"
+        wall = old["wall"] + wall
+    store.write_text(json.dumps({"started": started, "ended": ended, "wall": wall,
+                                 "results": results}, indent=1))
+    write(results, out, started, ended, wall)
     print(f"wrote {out}")
     return 0
 
