@@ -203,18 +203,22 @@ def _family_row(name, case):
 
     def make(n, rng):
         data, params = case.sample(rng, max(n // k, 2))
-        d = {"y": np.asarray(data, F32)}
+        d64 = {"y": np.asarray(data)}
         for key, v in params.items():
-            d["p" if key == pname else key] = np.asarray(v, F32)
-        # the case's far-tail rows (a few fixed indices) can overflow float32: such an
-        # observation is replaced, in every argument, by observation 0
-        bad = np.zeros(len(d["y"]), bool)
-        for v in d.values():
-            if v.ndim and v.shape[0] == len(bad) and v.dtype.kind == "f":
-                bad |= ~np.isfinite(v).reshape(len(bad), -1).all(axis=1)
+            d64["p" if key == pname else key] = np.asarray(v)
+        d = {k_: v.astype(F32) if v.dtype.kind == "f" else v for k_, v in d64.items()}
+        # the case's far-tail rows (a few fixed indices) can overflow or underflow float32:
+        # such an observation is replaced, in every argument, by observation 0
+        m = len(d["y"])
+        bad = np.zeros(m, bool)
+        for k_, v in d.items():
+            if v.ndim and v.shape[0] == m and v.dtype.kind == "f":
+                lost = ~np.isfinite(v) | ((v == 0) & (d64[k_] != 0))
+                bad |= lost.reshape(m, -1).any(axis=1)
+        bad[0] = False
         if bad.any():
-            for key, v in d.items():
-                if v.ndim and v.shape[0] == len(bad):
+            for v in d.values():
+                if v.ndim and v.shape[0] == m:
                     v[bad] = v[0]
         return d
 
