@@ -161,6 +161,9 @@ def write(results: list[dict], path: pathlib.Path, started: str, ended: str, wal
             continue
         lines.append(f"- {r['row']}, n = {r['n']:.0e} ({r['ratio']:.2f}x): nllax "
                      f"{_hlo.fmt(r['hlo_nllax'])}; {r['fastest']} {_hlo.fmt(r['hlo_fastest'])}")
+    findings = HERE / "core_findings.md"
+    if findings.exists():
+        lines += ["", findings.read_text().rstrip()]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -169,6 +172,10 @@ def main(argv=None) -> int:
     a.add_argument("--sizes", default=None, help="comma-separated n (default 1e6,1e7)")
     a.add_argument("--only", default=None, help="comma-separated row names")
     a.add_argument("--quick", action="store_true")
+    a.add_argument("--min-repeats", type=int, default=None,
+                   help="fewest timed rounds per row (default 5; slow rows at n = 1e7 take "
+                        "minutes each)")
+    a.add_argument("--warmup", type=int, default=None)
     a.add_argument("--out", type=pathlib.Path, default=None)
     a.add_argument("--update", action="store_true",
                    help="replace only the rows measured now in the table (kept as JSON beside "
@@ -177,6 +184,10 @@ def main(argv=None) -> int:
     sizes = [int(float(s)) for s in (args.sizes or ("1e3" if args.quick else "1e6,1e7")).split(",")]
     if args.quick:
         _measure.LIMITS.update(warmup=1, min_repeats=2, max_repeats=3)
+    if args.min_repeats is not None:
+        _measure.LIMITS.update(min_repeats=args.min_repeats)
+    if args.warmup is not None:
+        _measure.LIMITS.update(warmup=args.warmup)
     out = args.out or (pathlib.Path("/tmp/nllax-core-quick.md") if args.quick else HERE / "CORE.md")
     rows = load_rows(set(args.only.split(",")) if args.only else None)
     started, t0 = _machine(), time.perf_counter()

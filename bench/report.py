@@ -30,6 +30,28 @@ LIBS = ["jax", "jaxlib", "optax", "numpy", "scipy", "statsmodels", "sklearn", "d
         "numpyro", "torch", "threadpoolctl"]
 
 
+def core_section() -> list[str]:
+    """Section 5: the family-core table of bench/CORE.md (written by `bench/core.py`, a
+    separate run: every family and loss at n = 1e6 and 1e7), copied with its machine
+    lines, so that RESULTS.md carries it; empty when CORE.md does not exist."""
+    import pathlib
+    path = pathlib.Path(__file__).resolve().parent / "CORE.md"
+    if not path.exists():
+        return []
+    text = path.read_text().splitlines()
+    keep = [ln for ln in text if ln.startswith("- machine") or ln.startswith("- wall")]
+    table = []
+    for ln in text:
+        if ln.startswith("|"):
+            table.append(ln)
+        elif table:
+            break
+    return (["## 5. Family core: every family and loss against the fastest JAX implementation",
+             "", "Copied from `bench/CORE.md` (written by `python bench/core.py`, its own run; "
+             "the HLO evidence and the findings for the rows above 1.10x are there).", ""]
+            + keep + [""] + table + [""])
+
+
 def loadavg() -> str:
     try:
         return " / ".join(f"{x:.2f}" for x in os.getloadavg()) + " (1 / 5 / 15 min)"
@@ -427,6 +449,7 @@ def render(env, args, eval_rows, fit_rows, diag_rows=()) -> str:
     if diag_rows:
         L += [f"## 4. Diagnosis: the per-observation validity poison (n = {_n(diag_rows[0].n)}, CPU)",
               ""] + _diag_tables(diag_rows)
+    L += core_section()
     L += ["## Targets (at the largest n, on CPU)", "",
           "| target | measured | verdict |", "|---|---|---|"]
     tg = targets(eval_rows, fit_rows)

@@ -215,6 +215,12 @@ def _family_row(name, case):
             if v.ndim and v.shape[0] == m and v.dtype.kind == "f":
                 lost = ~np.isfinite(v) | ((v == 0) & (d64[k_] != 0))
                 bad |= lost.reshape(m, -1).any(axis=1)
+        # and an observation whose float32 log-density is not finite (a far tail of the
+        # case's sampler: e.g. a log-normal y of 1e-44 with a small scale)
+        kw = {k_: v for k_, v in d.items() if k_ not in ("y", "p")}
+        lp = np.asarray(case.module.log_prob(d["y"], **kw, **{pname: d["p"]},
+                                             **dict(case.options)))
+        bad |= ~np.isfinite(lp).reshape(m, -1).all(axis=1)
         bad[0] = False
         if bad.any():
             for v in d.values():
