@@ -6,6 +6,10 @@ device. Writes bench/CORE.md.
     python bench/core.py                 # n = 1e6 and 1e7 (the sizes)
     python bench/core.py --sizes 1e5 --only gaussian,bernoulli
     python bench/core.py --quick         # smoke run (tiny n, short budget)
+    python bench/core.py --warmup 1 --min-repeats 3   # what CORE.md was made with (~20 min
+                                         # at load 15 on 2 cores; the slow rows at 1e7
+                                         # take seconds per call)
+    python bench/core.py --only cauchy.nll --update   # re-measure rows, keep the others
 
 A row is a ``Row`` in a module of ``bench/core_rows/`` (one module per group of families,
 so that adding a family adds a file). Every implementation receives the data as
@@ -121,7 +125,8 @@ def _machine() -> str:
             f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}")
 
 
-def write(results: list[dict], path: pathlib.Path, started: str, ended: str, wall: float):
+def write(results: list[dict], path: pathlib.Path, started: str, ended: str, wall: float,
+          command: str = ""):
     lines = [
         "# Family core speed: nllax against the fastest JAX implementation",
         "",
@@ -133,6 +138,7 @@ def write(results: list[dict], path: pathlib.Path, started: str, ended: str, wal
         f"- machine at start: {started}",
         f"- machine at end: {ended}",
         f"- wall time: {wall:.0f} s",
+        f"- command: `{command}`",
         "",
         "| quantity | n | nllax ms | fastest competitor | its ms | ratio | nllax temps | "
         "its temps | note |",
@@ -219,9 +225,13 @@ def main(argv=None) -> int:
         started = old["started"] + f"; updated rows ({args.only}) from {started}"
         ended = old["ended"] + f"; update ended {ended}"
         wall = old["wall"] + wall
+    command = "PYTHONPATH=src python bench/core.py " + " ".join(argv if argv is not None
+                                                               else sys.argv[1:])
+    if args.update and store.exists():
+        command = old.get("command", "") + f"; then `{command}`"
     store.write_text(json.dumps({"started": started, "ended": ended, "wall": wall,
-                                 "results": results}, indent=1))
-    write(results, out, started, ended, wall)
+                                 "command": command, "results": results}, indent=1))
+    write(results, out, started, ended, wall, command)
     print(f"wrote {out}")
     return 0
 
