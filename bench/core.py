@@ -182,6 +182,8 @@ def main(argv=None) -> int:
                    help="fewest timed rounds per row (default 5; slow rows at n = 1e7 take "
                         "minutes each)")
     a.add_argument("--warmup", type=int, default=None)
+    a.add_argument("--budget", type=float, default=1.5,
+                   help="seconds of timed rounds per row and size (default 1.5)")
     a.add_argument("--out", type=pathlib.Path, default=None)
     a.add_argument("--update", action="store_true",
                    help="replace only the rows measured now in the table (kept as JSON beside "
@@ -203,7 +205,7 @@ def main(argv=None) -> int:
             if row.max_n is not None and n > row.max_n and any(
                     r["row"] == row.name and r["n"] == row.max_n for r in results):
                 continue
-            r = measure(row, n, budget_s=0.1 if args.quick else 1.5)
+            r = measure(row, n, budget_s=0.1 if args.quick else args.budget)
             if r["fastest"] is None:
                 print(f"{r['row']:34s} n={n:.0e} nllax {r['nllax_ms']:8.2f} ms  (no competitor)  "
                       f"temps {r['temps_nllax']:.2f}", flush=True)
