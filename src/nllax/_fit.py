@@ -18,9 +18,11 @@ progress chunks and ``throw=``. The default solver is chosen from the objective:
 
 Both solve :math:`(B + \lambda D)p = -g` by Cholesky after Jacobi scaling (:math:`D` the
 running maximum of :math:`|B_{ii}|`), accept a step when the actual decrease is at least
-``1e-4`` of the predicted one (or, at rounding level, when :math:`f` does not rise and
-:math:`\|\nabla f\|` halves), and update :math:`\lambda` by Nielsen's rule (an indefinite
-:math:`B + \lambda D` counts as a rejected step, and :math:`\lambda` is raised at once to
+``1e-4`` of the predicted one (or, at rounding level, when :math:`\|\nabla f\|` halves:
+:math:`|\Delta f| \le 16\epsilon|f|`, or :math:`\le 10^3\epsilon|f|` when the predicted
+decrease is below that too, since the rounding error of a sum such as ``0.5 * SSE``
+scales with its terms, not its value), and update :math:`\lambda` by Nielsen's rule (an
+indefinite :math:`B + \lambda D` counts as a rejected step, and :math:`\lambda` is raised at once to
 the curvature along the rejected step).
 
 **Convergence (per parameter)**: with :math:`c_i = \sqrt{|B_{ii}|}` at the current point

@@ -277,8 +277,15 @@ class _Damped(Solver):
         # in units of the curvature scale, so that one parameter on a large scale cannot
         # hide the others (its gradient's rounding noise dominates the plain norm)
         gn, gnt = jnp.linalg.norm(g / c), jnp.linalg.norm(gt / c)
-        # at rounding level f cannot tell better from worse; a halved gradient can
-        polish = (jnp.abs(actual) <= 16 * eps * jnp.abs(fx)) & (gnt <= 0.5 * gn)
+        # at rounding level f cannot tell better from worse; a halved gradient can. Rounding
+        # level: |f(x) - f(x + p)| within 16 eps |f|, or, when the predicted decrease is
+        # itself not measurable (below 1e3 eps |f|, as for the lambda jump below), within
+        # that bound: the rounding error of a sum such as 0.5 * SSE scales with its terms
+        # (eps * sum |r_i y_i|), not with its value, and can exceed 16 eps |f| by far.
+        unmeasurable = 1e3 * eps * jnp.abs(fx)
+        at_rounding = (jnp.abs(actual) <= 16 * eps * jnp.abs(fx)) | (
+            (pred <= unmeasurable) & (jnp.abs(actual) <= unmeasurable))
+        polish = at_rounding & (gnt <= 0.5 * gn)
         accept = ok_h & valid_p & ok_t & (pred > 0) & ((rho > 1e-4) | polish)
         # a rejected step that is small says "converged" only if the undamped step is small
         # too (a damped step is small whenever lambda is large); the damped one where the
