@@ -331,6 +331,7 @@ class _Plan:
     objective: Callable[..., Any]
     which: int
     noise: dict[str, float]  # the group's noise parameters (placeholder 1.0 if unused)
+    members: tuple = ()  # the group's (equivalence, model) pairs: what `objective` is
 
 
 def _plan(names: Sequence[str], eqs, n: int, seed: int) -> dict[str, _Plan | str]:
@@ -348,11 +349,12 @@ def _plan(names: Sequence[str], eqs, n: int, seed: int) -> dict[str, _Plan | str
             groups.setdefault(key, []).append(name)
     plans: dict[str, _Plan | str] = {k: v for k, v in probs.items() if isinstance(v, str)}
     for members in groups.values():
-        objective = _fit_objective(tuple((eqs[m], probs[m].model) for m in members))
+        pairs = tuple((eqs[m], probs[m].model) for m in members)
+        objective = _fit_objective(pairs)
         keys = sorted({k for m in members for k in probs[m].noise})
         for i, m in enumerate(members):
             noise = {k: probs[m].noise.get(k, 1.0) for k in keys}
-            plans[m] = _Plan(probs[m], objective, 2 * i, noise)
+            plans[m] = _Plan(probs[m], objective, 2 * i, noise, pairs)
     return plans
 
 
@@ -385,8 +387,26 @@ def _on_device(plan: _Plan, dev, dtype) -> _OnDevice:
                      {k: put(v, dtype) for k, v in plan.noise.items()})
 
 
+def _fit_row(programs, plan: _Plan, theta0, which, data: _OnDevice):
+    """``nllax.fit(plan.objective, theta0, which, X, y, noise)`` with the defaults, its
+    compiled loop (and the non-smooth polish, when needed) called through ``programs``
+    (:mod:`nllax._report_programs`): the same programs, exported for the next run."""
+    from nllax import _fit
+
+    config, params0, options, controls, _, _ = _fit._setup(
+        plan.objective, theta0, (which, data.X, data.y, data.noise))
+    args = (which, data.X, data.y, data.noise)
+    parts = (plan.members, config.solver, config.progress)
+    res, degenerate = programs.call("fit", parts, _fit._run, params0, args, options,
+                                    controls, config=config)
+    if bool(degenerate):  # as nllax.fit: compiled only for the fits that need it
+        res = programs.call("polish", parts, _fit._polish, res, args, options, controls,
+                            config=config)
+    return res
+
+
 def _check_row(name: str, eq, plan: _Plan | str, dev, dtype_name: str,
-               seed: int) -> dict[str, Any]:
+               seed: int, programs=None) -> dict[str, Any]:
     import jax
     import jax.numpy as jnp
 
@@ -410,8 +430,13 @@ def _check_row(name: str, eq, plan: _Plan | str, dev, dtype_name: str,
     w = data.put(rng.uniform(0.5, 2.0, size=n))
     m = data.put(rng.random(n) > 0.25, jnp.bool_)
     theta_r = data.put(rng.normal(size=prob.theta_shape))
-    misses, gr, predicted = jax.device_get(
-        _measure_fn(eq, prob.model)(thetas, theta_r, data.X, data.y, w, m, data.noise))
+    if programs is None:
+        from nllax._report_programs import Programs
+
+        programs = Programs(None)
+    misses, gr, predicted = jax.device_get(programs.call(
+        "measure", (eq, prob.model), _measure_fn(eq, prob.model),
+        thetas, theta_r, data.X, data.y, w, m, data.noise))
     misses = np.asarray(misses, np.float64)
     # A NaN miss must fail the row, not vanish in max().
     row["identity_rel_error"] = float(np.max(misses)) if np.all(np.isfinite(misses)) else math.inf
@@ -422,8 +447,7 @@ def _check_row(name: str, eq, plan: _Plan | str, dev, dtype_name: str,
 
     # theta_hat from fitting the NLL and the loss, from the same start (zeros).
     theta0 = data.put(np.zeros(prob.theta_shape))
-    fits = [nllax.fit(plan.objective, theta0, data.put(which, jnp.int32),
-                      data.X, data.y, data.noise)
+    fits = [_fit_row(programs, plan, theta0, data.put(which, jnp.int32), data)
             for which in (plan.which, plan.which + 1)]
     t_nll, t_loss = (np.asarray(jax.device_get(r.params), np.float64) for r in fits)
     size = float(np.max(np.abs(t_loss)))
@@ -520,8 +544,10 @@ def run_report(*, dtype: str = "float32", n: int = 200, device: str = "all",
 
     import nllax
     from nllax import _report_extras as X
+    from nllax._report_programs import Programs
 
     start = time.perf_counter()
+    programs = Programs(cache_dir)
     devices = select_devices(device)
     eqs = nllax.equivalences  # every registered row: nothing here is listed by hand
     names = list(eqs) if names is None else list(names)
@@ -534,7 +560,8 @@ def run_report(*, dtype: str = "float32", n: int = 200, device: str = "all",
                 for name in names:
                     t0 = time.perf_counter()
                     try:
-                        row = _check_row(name, eqs[name], plans[name], dev, dtype, seed)
+                        row = _check_row(name, eqs[name], plans[name], dev, dtype, seed,
+                                         programs)
                     except Exception as e:  # noqa: BLE001  (a crash is a failed row, not a traceback)
                         row = {"equivalence": name, "device": _device_name(dev),
                                "family": getattr(eqs[name], "family", ""),
@@ -548,7 +575,7 @@ def run_report(*, dtype: str = "float32", n: int = 200, device: str = "all",
               "compile_s": round(compiled["trace_s"] + compiled["lower_s"]
                                  + compiled["backend_s"], 3),
               **{k: round(v, 3) if isinstance(v, float) else v for k, v in compiled.items()},
-              "cache_dir": cache_dir}
+              "cache_dir": cache_dir, "exported": dict(programs.counts)}
     return {
         "header": {
             "backend": jax.default_backend(),
