@@ -42,6 +42,7 @@ import pickle
 import platform
 import sys
 import tempfile
+import time
 import types
 from collections.abc import Callable
 from typing import Any
@@ -181,12 +182,13 @@ class Programs:
     (deserialized from the folder), ``stored`` (traced, lowered, compiled and written),
     ``in_memory`` (loaded or stored earlier in this process), ``traced`` (no stable key,
     not serializable, or storing is off: called as a plain jitted function) and
-    ``replaced`` (an entry that could not be used, compiled again and overwritten)."""
+    ``replaced`` (an entry that could not be used, compiled again and overwritten), and
+    ``load_s``, the seconds spent loading."""
 
     def __init__(self, directory: str | os.PathLike | None):
         self.dir = None if directory is None else pathlib.Path(directory) / "programs"
         self.counts = {"loaded": 0, "stored": 0, "in_memory": 0, "traced": 0,
-                       "replaced": 0}
+                       "replaced": 0, "load_s": 0.0}
         self._fps: dict[int, tuple[Any, str]] = {}
 
     def _fingerprint(self, obj: Any) -> str:
@@ -241,8 +243,10 @@ class Programs:
             return compiled(*args)
         path = self.dir / f"{key}.xla"
         if path.exists():
+            t0 = time.perf_counter()
             try:
                 compiled = _load(path.read_bytes(), key, dev)
+                self.counts["load_s"] += time.perf_counter() - t0
                 out = compiled(*args)
             except Exception:  # noqa: BLE001  (corrupt or stale: compiled again below)
                 self.counts["replaced"] += 1
