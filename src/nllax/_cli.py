@@ -24,8 +24,11 @@ that figure as one self-contained page (both need matplotlib, imported only then
 command keeps JAX's persistent compilation cache in the user's cache directory
 (``$NLLAX_CACHE_DIR``, else ``$XDG_CACHE_HOME/nllax/jax``, else ``~/.cache/nllax/jax``;
 ``--cache-dir`` to move it, ``--no-cache`` to turn it off), for its own run only: the
-library never turns it on. The report states how long the first row (which compiles its
-group's programs) and the compilation took. See :mod:`nllax._report_extras`.
+library never turns it on. In the same folder it keeps its own compiled programs
+(measurements and fit loops, keyed by the nllax sources), so that a warm run neither
+traces nor lowers them (:mod:`nllax._report_programs`). The report states how long the
+first row (which compiles or loads its group's programs) and the compilation took, and how
+many programs came from the cache. See :mod:`nllax._report_extras`.
 
 Usage::
 

@@ -1,14 +1,16 @@
-r"""``nllax report``'s exported programs: a warm run neither traces nor lowers.
+r"""``nllax report``'s compiled programs, kept: a warm run neither traces nor lowers.
 
 JAX's persistent compilation cache (:mod:`nllax._report_extras`) skips XLA's compile on a
 second run, but not the Python tracing and the lowering to StableHLO of every program,
-which were most of a warm report (measured: 9.6 s of 12.2 s). This module keeps the
-programs themselves: the first run traces each of the report's programs (one measurement
-per row, one fit loop per row group, the non-smooth polish) with :func:`jax.export.export`
-and writes the serialized program next to the compilation cache (``DIR/exported``); a later
-run deserializes it and calls it (``Exported.call``, whose XLA compile then hits the
-persistent cache). It is the same program as the traced one (the same jitted function,
-exported), so the numbers do not change.
+which were most of a warm report (9.6 s of 12.2 s, idle machine). This module keeps the
+report's programs themselves (one measurement per row, one fit loop per row group, the
+non-smooth polish): the first run lowers and compiles each one (``jit(f).lower(...)
+.compile()``, the same jitted function the report calls otherwise) and writes the
+executable, serialized with :mod:`jax.experimental.serialize_executable`, to
+``DIR/programs``; a later run loads it and calls it. It is the very program the traced
+path compiles, so the numbers do not change (checked bit for bit by the tests).
+(:func:`jax.export` would keep the StableHLO instead, but its serialization needs the
+``flatbuffers`` package, which is not a dependency of nllax.)
 
 An entry is found by a SHA-256 key of everything that defines the program:
 
@@ -19,20 +21,31 @@ An entry is found by a SHA-256 key of everything that defines the program:
   equivalence rows, the model function, the solver): functions by their module, name and
   byte code, recursively through their closures and defaults, so that a row replaced at
   run time (a monkeypatched or user-registered one) gets its own key; an object with no
-  stable fingerprint is not exported and is simply traced, as before;
-* the shapes, dtypes and tree structure of the arguments, the backend and device kind,
-  and whether 64-bit mode is on.
+  stable fingerprint is not stored and is simply traced, as before;
+* the shapes, dtypes and tree structure of the arguments, the device (platform, id, kind,
+  platform version) and whether 64-bit mode is on.
 
-A missing, unreadable, corrupt or mismatching entry is not an error: the program is traced
-as usual and the entry (re)written (atomically, by renaming a temporary file). A program
-that cannot be exported is traced and called as before. Within one process the loaded
-programs are kept in memory (a second report in the same process, as in the tests, loads
-nothing again).
+A missing, unreadable, corrupt or mismatching entry is not an error: the program is
+compiled as usual and the entry (re)written (atomically, by renaming a temporary file). A
+program that cannot be serialized is called as a plain jitted function. Within one process
+the programs are kept in memory (a second report in the same process, as in the tests,
+loads nothing again).
+
+Two traps of loading executables that were never lowered in this process, both handled
+here (jax 0.10): a CPU program that calls LAPACK (the fits' Cholesky) needs JAX's LAPACK
+table filled in first, which JAX does only while lowering a linear-algebra op (without it:
+a segfault); and an executable that JAX itself loaded from its persistent cache does not
+serialize into a loadable one ("Function ... not found" on the next run), so the programs
+stored here are compiled with JAX's persistent cache off.
+
+Like JAX's persistent cache, the folder holds executable code: keep it where only you can
+write.
 """
 
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import inspect
 import importlib.metadata
@@ -124,7 +137,7 @@ def fingerprint(obj: Any, _depth: int = 0, _seen: frozenset = frozenset()) -> st
         return f"nd({a.dtype},{a.shape},{hashlib.sha256(a.tobytes()).hexdigest()})"
     if isinstance(obj, np.dtype):
         return f"dtype({obj})"
-    if isinstance(obj, functools_partial()):
+    if isinstance(obj, functools.partial):
         return f"partial({rec(obj.func)},{rec(obj.args)},{rec(obj.keywords)})"
     if isinstance(obj, types.FunctionType):
         code = obj.__code__
@@ -155,12 +168,6 @@ def fingerprint(obj: Any, _depth: int = 0, _seen: frozenset = frozenset()) -> st
     if type(obj).__module__.startswith("nllax") and hasattr(obj, "__dict__"):
         return f"{type(obj).__module__}.{type(obj).__qualname__}{rec(vars(obj))}"
     raise Unstable(type(obj).__qualname__)
-
-
-def functools_partial():
-    import functools
-
-    return functools.partial
 
 
 def _is_library(obj: Any) -> bool:
