@@ -344,7 +344,11 @@ def _bce_report(monkeypatch, capsys, cache):
 
 
 def test_a_second_run_loads_the_programs_instead_of_tracing(monkeypatch, capsys, tmp_path):
+    old = tmp_path / "programs" / "0123456789abcdef-of-an-older-nllax.xla"
+    old.parent.mkdir()
+    old.write_bytes(b"old")
     first = _bce_report(monkeypatch, capsys, tmp_path)
+    assert not old.exists()  # another library version's programs are removed
     stored = first["timing"]["programs_stored"]
     assert stored["stored"] == 2 and stored["loaded"] == 0  # measurement + fit loop
     assert len(list((tmp_path / "programs").iterdir())) == 2

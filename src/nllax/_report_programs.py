@@ -197,6 +197,7 @@ class Programs:
         self.counts = {"loaded": 0, "stored": 0, "in_memory": 0, "traced": 0,
                        "replaced": 0, "load_s": 0.0}
         self._fps: dict[int, tuple[Any, str]] = {}
+        self._pruned = False
 
     def _fingerprint(self, obj: Any) -> str:
         hit = self._fps.get(id(obj))
@@ -248,7 +249,7 @@ class Programs:
             self.counts["in_memory"] += 1
             self._write(key, compiled, overwrite=False)
             return compiled(*args)
-        path = self.dir / f"{key}.xla"
+        path = self._path(key)
         if path.exists():
             t0 = time.perf_counter()
             try:
@@ -272,19 +273,37 @@ class Programs:
         self.counts["stored"] += 1
         return compiled(*args)
 
+    def _path(self, key: str) -> pathlib.Path:
+        return self.dir / f"{source_tag()[:16]}-{key}.xla"
+
     def _write(self, key: str, compiled, overwrite: bool) -> None:
-        path = self.dir / f"{key}.xla"
+        path = self._path(key)
         blob = getattr(compiled, "nllax_blob", None)
         if blob is None or (not overwrite and path.exists()):
             return
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            if not self._pruned:
+                self._pruned = True
+                self._prune()
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
             with os.fdopen(fd, "wb") as f:
                 f.write(blob)
             os.replace(tmp, path)
         except OSError:  # a read-only cache: the run goes on, uncached
             pass
+
+    def _prune(self) -> None:
+        """Removes the programs of other nllax sources or versions (their file names start
+        with another tag), so the folder holds one library version's programs, not one set
+        per edit."""
+        mine = source_tag()[:16] + "-"
+        for p in self.dir.glob("*.xla"):
+            if not p.name.startswith(mine):
+                try:
+                    p.unlink()
+                except OSError:
+                    pass
 
 
 def _compile_fresh(fn, args, static):
