@@ -391,9 +391,10 @@ def _on_device(plan: _Plan, dev, dtype) -> _OnDevice:
 
 
 def _fit_row(programs, plan: _Plan, theta0, which, data: _OnDevice):
-    """``nllax.fit(plan.objective, theta0, which, X, y, noise)`` with the defaults, its
-    compiled loop (and the non-smooth polish, when needed) called through ``programs``
-    (:mod:`nllax._report_programs`): the same programs, exported for the next run."""
+    """``nllax.fit(plan.objective, theta0, which, X, y, noise)`` with the defaults: what
+    ``nllax.fit`` does outside jit (``_fit._setup``, then ``_fit._solve_impl``'s two
+    compiled steps), each compiled step called through ``programs``
+    (:mod:`nllax._report_programs`): the same programs, kept for the next run."""
     from nllax import _fit
 
     config, params0, options, controls, _, _ = _fit._setup(
