@@ -410,3 +410,28 @@ def test_no_cache_stores_no_programs(monkeypatch, capsys, tmp_path):
     assert code == 0
     assert doc["timing"]["programs_stored"]["traced"] == 3  # measurement, two fits
     assert not (tmp_path / "programs").exists()
+
+
+@pytest.mark.slow
+def test_programs_stored_by_one_process_run_in_the_next(tmp_path):
+    # Loading an executable that was never lowered in the process has traps that show only
+    # across processes (a CPU fit loop calls LAPACK through a table JAX fills in while
+    # lowering: a segfault without it). Two fresh processes, one row (Newton: Cholesky).
+    code = ("import sys, types, nllax\n"
+            "from nllax import _cli as cli\n"
+            "nllax.equivalences = types.MappingProxyType({'sse': nllax.equivalences['sse']})\n"
+            "sys.exit(cli.main(['report', '--n', '40', '--device', 'cpu:0', '--json',\n"
+            "                   '--cache-dir', sys.argv[1]]))\n")
+    docs = []
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
+                             text=True, timeout=600, check=False)
+        assert out.returncode == 0, out.stderr[-3000:]
+        doc = json.loads(out.stdout)
+        for r in doc["rows"]:
+            r.pop("elapsed_s")
+        docs.append(doc)
+    assert docs[0]["timing"]["programs_stored"]["stored"] == 2
+    assert docs[1]["timing"]["programs_stored"]["loaded"] == 2
+    assert docs[1]["timing"]["trace_s"] < docs[0]["timing"]["trace_s"]
+    assert docs[1]["rows"] == docs[0]["rows"]
