@@ -435,3 +435,17 @@ def test_programs_stored_by_one_process_run_in_the_next(tmp_path):
     assert docs[1]["timing"]["programs_stored"]["loaded"] == 2
     assert docs[1]["timing"]["trace_s"] < docs[0]["timing"]["trace_s"]
     assert docs[1]["rows"] == docs[0]["rows"]
+
+
+SCALE = 2.0  # read by the row below: editing it must change the program's key
+
+
+def test_the_key_follows_the_globals_of_a_row_defined_outside_nllax(monkeypatch, tmp_path):
+    from nllax import _report_programs as P
+
+    good = nllax.equivalences["sse"]
+    scaled = dataclasses.replace(good, a=lambda y, **kw: SCALE * good.a(y, **kw))
+    x = jax.device_put(jnp.ones(3), jax.devices("cpu")[0])
+    key = P.Programs(tmp_path).key("measure", (scaled, cli._linear), (x,))[0]
+    monkeypatch.setattr(sys.modules[__name__], "SCALE", 3.0)
+    assert P.Programs(tmp_path).key("measure", (scaled, cli._linear), (x,))[0] != key

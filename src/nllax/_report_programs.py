@@ -142,8 +142,14 @@ def fingerprint(obj: Any, _depth: int = 0, _seen: frozenset = frozenset()) -> st
     if isinstance(obj, types.FunctionType):
         code = obj.__code__
         cells = tuple(c.cell_contents for c in (obj.__closure__ or ()))
-        return (f"fn({obj.__module__}.{obj.__qualname__},{_code(code)},"
-                f"{rec(cells)},{rec(obj.__defaults__)},{rec(obj.__kwdefaults__)})")
+        text = (f"fn({obj.__module__}.{obj.__qualname__},{_code(code)},"
+                f"{rec(cells)},{rec(obj.__defaults__)},{rec(obj.__kwdefaults__)}")
+        if not (obj.__module__ or "").startswith("nllax"):
+            # Not covered by the nllax source tag: the file it was defined in, and the
+            # module-level names it uses (a constant edited there is another program).
+            # A function defined where there is no file (a REPL, `python -c`) is Unstable.
+            text += f",{_file_digest(code.co_filename)},{rec(_globals_used(obj))}"
+        return text + ")"
     import jax
 
     if isinstance(obj, jax.custom_jvp):
@@ -168,6 +174,24 @@ def fingerprint(obj: Any, _depth: int = 0, _seen: frozenset = frozenset()) -> st
     if type(obj).__module__.startswith("nllax") and hasattr(obj, "__dict__"):
         return f"{type(obj).__module__}.{type(obj).__qualname__}{rec(vars(obj))}"
     raise Unstable(type(obj).__qualname__)
+
+
+def _file_digest(filename: str) -> str:
+    try:
+        return hashlib.sha256(pathlib.Path(filename).read_bytes()).hexdigest()[:32]
+    except OSError:
+        raise Unstable(f"no source file {filename!r}") from None
+
+
+def _globals_used(fn: types.FunctionType) -> dict[str, Any]:
+    names: set[str] = set()
+    stack = [fn.__code__]
+    while stack:
+        code = stack.pop()
+        names.update(code.co_names)
+        stack.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+    g = fn.__globals__
+    return {k: g[k] for k in sorted(names) if k in g}
 
 
 def _is_library(obj: Any) -> bool:
