@@ -324,3 +324,128 @@ def test_report_runs_a_row_added_elsewhere_without_listing_it(monkeypatch, capsy
     assert row["theta_tolerance"] == cli.TOLERANCES["float32"]["theta_non_smooth"]
     with pytest.raises(KeyError):  # neither hand-made nor declared: no problem
         cli.make_problem("not_a_loss", 40, 0)
+
+
+# ----------------------------------------------------------------------------- stored programs
+
+
+def _bce_report(monkeypatch, capsys, cache):
+    """One row (one measurement program, one fit loop), a fresh process's memory."""
+    from nllax import _report_programs as P
+
+    _only(monkeypatch, binary_cross_entropy=nllax.equivalences["binary_cross_entropy"])
+    P.clear_memory()
+    code = cli.main(["report", "--n", N, "--device", "cpu:0", "--json", "--cache-dir", str(cache)])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0, doc
+    for r in doc["rows"]:
+        r.pop("elapsed_s")
+    return doc
+
+
+def test_a_second_run_loads_the_programs_instead_of_tracing(monkeypatch, capsys, tmp_path):
+    old = tmp_path / "programs" / "0123456789abcdef-of-an-older-nllax.xla"
+    old.parent.mkdir()
+    old.write_bytes(b"old")
+    first = _bce_report(monkeypatch, capsys, tmp_path)
+    assert not old.exists()  # another library version's programs are removed
+    stored = first["timing"]["programs_stored"]
+    assert stored["stored"] == 2 and stored["loaded"] == 0  # measurement + fit loop
+    assert len(list((tmp_path / "programs").iterdir())) == 2
+    second = _bce_report(monkeypatch, capsys, tmp_path)
+    t = second["timing"]
+    assert t["programs_stored"]["loaded"] == 2
+    assert t["programs_stored"]["stored"] == t["programs_stored"]["traced"] == 0
+    assert second["rows"] == first["rows"]  # the same programs: the same numbers, bit for bit
+    assert "report programs 2 loaded" in cli.format_table(second)
+
+
+def test_a_corrupt_or_stale_program_is_compiled_again(monkeypatch, capsys, tmp_path):
+    first = _bce_report(monkeypatch, capsys, tmp_path)
+    files = sorted((tmp_path / "programs").iterdir())
+    files[0].write_bytes(b"not a program")
+    other = files[1].read_bytes()
+    files[1].write_bytes(other[: len(other) // 2])  # truncated
+    again = _bce_report(monkeypatch, capsys, tmp_path)
+    assert again["timing"]["programs_stored"]["replaced"] == 2
+    assert again["timing"]["programs_stored"]["stored"] == 2
+    assert again["rows"] == first["rows"] and again["passed"]
+    # overwritten with good entries: the next run loads them
+    assert _bce_report(monkeypatch, capsys, tmp_path)["timing"]["programs_stored"]["loaded"] == 2
+
+
+def test_the_key_follows_the_sources_the_row_and_the_shapes(monkeypatch, tmp_path):
+    from nllax import _report_programs as P
+
+    src = tmp_path / "pkg"
+    src.mkdir()
+    (src / "a.py").write_text("x = 1\n")
+    before = P.source_digest(src)
+    (src / "a.py").write_text("x = 2\n")  # an edited library never runs a stale program
+    assert P.source_digest(src) != before
+
+    progs = P.Programs(tmp_path)
+    eq = nllax.equivalences["sse"]
+    cpu0 = jax.devices("cpu")[0]
+    x = jax.device_put(jnp.ones(3), cpu0)
+    key = progs.key("measure", (eq, cli._linear), (x,))[0]
+    assert progs.key("measure", (eq, cli._linear), (x,))[0] == key  # stable
+    assert progs.key("measure", (eq, cli._exp_linear), (x,))[0] != key
+    assert progs.key("measure", (eq, cli._linear), (jax.device_put(jnp.ones(4), cpu0),))[0] != key
+    # a row replaced at run time (same name, other code) is another program
+    broken = dataclasses.replace(eq, a=lambda y, **kw: 2.0 * eq.a(y, **kw))
+    assert progs.key("measure", (broken, cli._linear), (x,))[0] != key
+    monkeypatch.setattr(P, "_TAG", "another nllax source")
+    assert progs.key("measure", (eq, cli._linear), (x,))[0] != key
+    # an object without a stable fingerprint, or data on no device, are not stored
+    assert progs.key("measure", (object(),), (x,)) is None
+    assert progs.key("measure", (eq, cli._linear), (jnp.ones(3),)) is None
+
+
+def test_no_cache_stores_no_programs(monkeypatch, capsys, tmp_path):
+    _only(monkeypatch, binary_cross_entropy=nllax.equivalences["binary_cross_entropy"])
+    code = cli.main(["report", "--n", N, "--device", "cpu:0", "--json", "--no-cache",
+                     "--cache-dir", str(tmp_path)])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert doc["timing"]["programs_stored"]["traced"] == 3  # measurement, two fits
+    assert not (tmp_path / "programs").exists()
+
+
+@pytest.mark.slow
+def test_programs_stored_by_one_process_run_in_the_next(tmp_path):
+    # Loading an executable that was never lowered in the process has traps that show only
+    # across processes (a CPU fit loop calls LAPACK through a table JAX fills in while
+    # lowering: a segfault without it). Two fresh processes, one row (Newton: Cholesky).
+    code = ("import sys, types, nllax\n"
+            "from nllax import _cli as cli\n"
+            "nllax.equivalences = types.MappingProxyType({'sse': nllax.equivalences['sse']})\n"
+            "sys.exit(cli.main(['report', '--n', '40', '--device', 'cpu:0', '--json',\n"
+            "                   '--cache-dir', sys.argv[1]]))\n")
+    docs = []
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
+                             text=True, timeout=600, check=False)
+        assert out.returncode == 0, out.stderr[-3000:]
+        doc = json.loads(out.stdout)
+        for r in doc["rows"]:
+            r.pop("elapsed_s")
+        docs.append(doc)
+    assert docs[0]["timing"]["programs_stored"]["stored"] == 2
+    assert docs[1]["timing"]["programs_stored"]["loaded"] == 2
+    assert docs[1]["timing"]["trace_s"] < docs[0]["timing"]["trace_s"]
+    assert docs[1]["rows"] == docs[0]["rows"]
+
+
+SCALE = 2.0  # read by the row below: editing it must change the program's key
+
+
+def test_the_key_follows_the_globals_of_a_row_defined_outside_nllax(monkeypatch, tmp_path):
+    from nllax import _report_programs as P
+
+    good = nllax.equivalences["sse"]
+    scaled = dataclasses.replace(good, a=lambda y, **kw: SCALE * good.a(y, **kw))
+    x = jax.device_put(jnp.ones(3), jax.devices("cpu")[0])
+    key = P.Programs(tmp_path).key("measure", (scaled, cli._linear), (x,))[0]
+    monkeypatch.setattr(sys.modules[__name__], "SCALE", 3.0)
+    assert P.Programs(tmp_path).key("measure", (scaled, cli._linear), (x,))[0] != key

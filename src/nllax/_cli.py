@@ -24,8 +24,11 @@ that figure as one self-contained page (both need matplotlib, imported only then
 command keeps JAX's persistent compilation cache in the user's cache directory
 (``$NLLAX_CACHE_DIR``, else ``$XDG_CACHE_HOME/nllax/jax``, else ``~/.cache/nllax/jax``;
 ``--cache-dir`` to move it, ``--no-cache`` to turn it off), for its own run only: the
-library never turns it on. The report states how long the first row (which compiles its
-group's programs) and the compilation took. See :mod:`nllax._report_extras`.
+library never turns it on. In the same folder it keeps its own compiled programs
+(measurements and fit loops, keyed by the nllax sources), so that a warm run neither
+traces nor lowers them (:mod:`nllax._report_programs`). The report states how long the
+first row (which compiles or loads its group's programs) and the compilation took, and how
+many programs came from the cache. See :mod:`nllax._report_extras`.
 
 Usage::
 
@@ -331,6 +334,7 @@ class _Plan:
     objective: Callable[..., Any]
     which: int
     noise: dict[str, float]  # the group's noise parameters (placeholder 1.0 if unused)
+    members: tuple = ()  # the group's (equivalence, model) pairs: what `objective` is
 
 
 def _plan(names: Sequence[str], eqs, n: int, seed: int) -> dict[str, _Plan | str]:
@@ -348,11 +352,12 @@ def _plan(names: Sequence[str], eqs, n: int, seed: int) -> dict[str, _Plan | str
             groups.setdefault(key, []).append(name)
     plans: dict[str, _Plan | str] = {k: v for k, v in probs.items() if isinstance(v, str)}
     for members in groups.values():
-        objective = _fit_objective(tuple((eqs[m], probs[m].model) for m in members))
+        pairs = tuple((eqs[m], probs[m].model) for m in members)
+        objective = _fit_objective(pairs)
         keys = sorted({k for m in members for k in probs[m].noise})
         for i, m in enumerate(members):
             noise = {k: probs[m].noise.get(k, 1.0) for k in keys}
-            plans[m] = _Plan(probs[m], objective, 2 * i, noise)
+            plans[m] = _Plan(probs[m], objective, 2 * i, noise, pairs)
     return plans
 
 
@@ -385,8 +390,27 @@ def _on_device(plan: _Plan, dev, dtype) -> _OnDevice:
                      {k: put(v, dtype) for k, v in plan.noise.items()})
 
 
+def _fit_row(programs, plan: _Plan, theta0, which, data: _OnDevice):
+    """``nllax.fit(plan.objective, theta0, which, X, y, noise)`` with the defaults: what
+    ``nllax.fit`` does outside jit (``_fit._setup``, then ``_fit._solve_impl``'s two
+    compiled steps), each compiled step called through ``programs``
+    (:mod:`nllax._report_programs`): the same programs, kept for the next run."""
+    from nllax import _fit
+
+    config, params0, options, controls, _, _ = _fit._setup(
+        plan.objective, theta0, (which, data.X, data.y, data.noise))
+    args = (which, data.X, data.y, data.noise)
+    parts = (plan.members, config.solver, config.progress)
+    res, degenerate = programs.call("fit", parts, _fit._run, params0, args, options,
+                                    controls, config=config)
+    if bool(degenerate):  # as nllax.fit: compiled only for the fits that need it
+        res = programs.call("polish", parts, _fit._polish, res, args, options, controls,
+                            config=config)
+    return res
+
+
 def _check_row(name: str, eq, plan: _Plan | str, dev, dtype_name: str,
-               seed: int) -> dict[str, Any]:
+               seed: int, programs=None) -> dict[str, Any]:
     import jax
     import jax.numpy as jnp
 
@@ -410,8 +434,13 @@ def _check_row(name: str, eq, plan: _Plan | str, dev, dtype_name: str,
     w = data.put(rng.uniform(0.5, 2.0, size=n))
     m = data.put(rng.random(n) > 0.25, jnp.bool_)
     theta_r = data.put(rng.normal(size=prob.theta_shape))
-    misses, gr, predicted = jax.device_get(
-        _measure_fn(eq, prob.model)(thetas, theta_r, data.X, data.y, w, m, data.noise))
+    if programs is None:
+        from nllax._report_programs import Programs
+
+        programs = Programs(None)
+    misses, gr, predicted = jax.device_get(programs.call(
+        "measure", (eq, prob.model), _measure_fn(eq, prob.model),
+        thetas, theta_r, data.X, data.y, w, m, data.noise))
     misses = np.asarray(misses, np.float64)
     # A NaN miss must fail the row, not vanish in max().
     row["identity_rel_error"] = float(np.max(misses)) if np.all(np.isfinite(misses)) else math.inf
@@ -422,8 +451,7 @@ def _check_row(name: str, eq, plan: _Plan | str, dev, dtype_name: str,
 
     # theta_hat from fitting the NLL and the loss, from the same start (zeros).
     theta0 = data.put(np.zeros(prob.theta_shape))
-    fits = [nllax.fit(plan.objective, theta0, data.put(which, jnp.int32),
-                      data.X, data.y, data.noise)
+    fits = [_fit_row(programs, plan, theta0, data.put(which, jnp.int32), data)
             for which in (plan.which, plan.which + 1)]
     t_nll, t_loss = (np.asarray(jax.device_get(r.params), np.float64) for r in fits)
     size = float(np.max(np.abs(t_loss)))
@@ -520,8 +548,10 @@ def run_report(*, dtype: str = "float32", n: int = 200, device: str = "all",
 
     import nllax
     from nllax import _report_extras as X
+    from nllax._report_programs import Programs
 
     start = time.perf_counter()
+    programs = Programs(cache_dir)
     devices = select_devices(device)
     eqs = nllax.equivalences  # every registered row: nothing here is listed by hand
     names = list(eqs) if names is None else list(names)
@@ -534,7 +564,8 @@ def run_report(*, dtype: str = "float32", n: int = 200, device: str = "all",
                 for name in names:
                     t0 = time.perf_counter()
                     try:
-                        row = _check_row(name, eqs[name], plans[name], dev, dtype, seed)
+                        row = _check_row(name, eqs[name], plans[name], dev, dtype, seed,
+                                         programs)
                     except Exception as e:  # noqa: BLE001  (a crash is a failed row, not a traceback)
                         row = {"equivalence": name, "device": _device_name(dev),
                                "family": getattr(eqs[name], "family", ""),
@@ -548,7 +579,9 @@ def run_report(*, dtype: str = "float32", n: int = 200, device: str = "all",
               "compile_s": round(compiled["trace_s"] + compiled["lower_s"]
                                  + compiled["backend_s"], 3),
               **{k: round(v, 3) if isinstance(v, float) else v for k, v in compiled.items()},
-              "cache_dir": cache_dir}
+              "cache_dir": cache_dir,
+              "programs_stored": {k: round(v, 3) if isinstance(v, float) else v
+                                  for k, v in programs.counts.items()}}
     return {
         "header": {
             "backend": jax.default_backend(),
@@ -588,11 +621,14 @@ def format_table(report: dict[str, Any]) -> str:
     ]
     t = report.get("timing")
     if t:
-        cache = (f"persistent cache {t['cache_dir']}: {t['cache_hits']} loaded, "
-                 f"{t['cache_misses']} compiled and stored" if t["cache_dir"]
-                 else "persistent cache off")
+        p = t.get("programs_stored") or {}
+        cache = (f"persistent cache {t['cache_dir']}: report programs {p.get('loaded', 0)} "
+                 f"loaded ({p.get('load_s', 0.0):.1f} s), {p.get('stored', 0)} compiled and "
+                 f"stored; other programs "
+                 f"{t['cache_hits']} loaded, {t['cache_misses']} compiled and stored"
+                 if t["cache_dir"] else "persistent cache off")
         lines.append(
-            f"  timing    first row {t['first_row_s'] or 0:.1f} s (compiles its group's "
+            f"  timing    first row {t['first_row_s'] or 0:.1f} s (compiles or loads its group's "
             f"programs), all rows {t['total_s']:.1f} s; compilation {t['compile_s']:.1f} s for "
             f"{t['programs']} programs (trace {t['trace_s']:.1f}, lower {t['lower_s']:.1f}, "
             f"XLA or cache load {t['backend_s']:.1f}); {cache}")

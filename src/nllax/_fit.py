@@ -471,6 +471,49 @@ def _check_minibatch_args(args, batch_size):
     return n
 
 
+def _setup(objective, params0, args, solver=None, optimizer=None, max_steps=None, tol=None,
+           batch_size=None, epochs=1, key=None, hyperparams=None, progress=False,
+           progress_every=None):
+    """What :func:`fit` hands its compiled loop: ``(config, params0, options, controls,
+    budget, token)`` for the same arguments (``nllax report`` calls ``_run`` and
+    ``_polish`` with them itself, to keep the exported programs)."""
+    lik = likelihood_of(objective)
+    if lik is not None:
+        objective = lik.nll  # one cache entry for fit(lik, ...) and fit(lik.nll, ...)
+    if not callable(objective):
+        raise TypeError("nllax.fit: objective must be callable")
+    params0 = _as_params(params0)
+    dtype = _dtype_of(params0)
+    slv = _choose_solver(objective, solver, optimizer, batch_size)
+    if hyperparams is not None and not isinstance(slv, (S.Optax, S.Minibatch)):
+        raise ValueError("nllax.fit: hyperparams= needs an optax optimizer")
+
+    options: dict[str, Any] = {"hyperparams": hyperparams}
+    if isinstance(slv, S.Minibatch):
+        n = _check_minibatch_args(args, batch_size)
+        options["key"] = jax.random.key(0) if key is None else key
+        options["epochs"] = jnp.asarray(epochs, jnp.int32)
+        default_steps = np.iinfo(np.int32).max
+        budget = min(int(max_steps if max_steps is not None else default_steps),
+                     int(epochs) * (n // int(batch_size)))
+    else:
+        default_steps = slv.default_max_steps
+        budget = int(max_steps if max_steps is not None else default_steps)
+    max_steps = default_steps if max_steps is None else max_steps
+    tol = slv.default_tol(dtype) if tol is None else tol
+
+    every = 1 if progress_every is None else progress_every
+    if progress_every is None and progress:
+        every = max(1, budget // 50)
+    token = next(_TOKENS) if progress else 0
+    controls = _Controls(
+        jnp.asarray(max_steps, jnp.int32), jnp.asarray(tol, dtype),
+        jnp.asarray(max(int(every), 1), jnp.int32), jnp.asarray(token, jnp.int32),
+    )
+    config = _Config(objective, slv, bool(progress))
+    return config, params0, options, controls, budget, token
+
+
 def fit(
     objective: Callable[..., jax.Array],
     params0: Any,
@@ -532,40 +575,9 @@ def fit(
       >>> round(float(r.params), 4), bool(r.converged)
       (2.3333, True)
     """
-    lik = likelihood_of(objective)
-    if lik is not None:
-        objective = lik.nll  # one cache entry for fit(lik, ...) and fit(lik.nll, ...)
-    if not callable(objective):
-        raise TypeError("nllax.fit: objective must be callable")
-    params0 = _as_params(params0)
-    dtype = _dtype_of(params0)
-    slv = _choose_solver(objective, solver, optimizer, batch_size)
-    if hyperparams is not None and not isinstance(slv, (S.Optax, S.Minibatch)):
-        raise ValueError("nllax.fit: hyperparams= needs an optax optimizer")
-
-    options: dict[str, Any] = {"hyperparams": hyperparams}
-    if isinstance(slv, S.Minibatch):
-        n = _check_minibatch_args(args, batch_size)
-        options["key"] = jax.random.key(0) if key is None else key
-        options["epochs"] = jnp.asarray(epochs, jnp.int32)
-        default_steps = np.iinfo(np.int32).max
-        budget = min(int(max_steps if max_steps is not None else default_steps),
-                     int(epochs) * (n // int(batch_size)))
-    else:
-        default_steps = slv.default_max_steps
-        budget = int(max_steps if max_steps is not None else default_steps)
-    max_steps = default_steps if max_steps is None else max_steps
-    tol = slv.default_tol(dtype) if tol is None else tol
-
-    every = 1 if progress_every is None else progress_every
-    if progress_every is None and progress:
-        every = max(1, budget // 50)
-    token = next(_TOKENS) if progress else 0
-    controls = _Controls(
-        jnp.asarray(max_steps, jnp.int32), jnp.asarray(tol, dtype),
-        jnp.asarray(max(int(every), 1), jnp.int32), jnp.asarray(token, jnp.int32),
-    )
-    config = _Config(objective, slv, bool(progress))
+    config, params0, options, controls, budget, token = _setup(
+        objective, params0, args, solver, optimizer, max_steps, tol, batch_size, epochs,
+        key, hyperparams, progress, progress_every)
 
     if progress:
         try:

@@ -11,7 +11,9 @@ and a second run loads the compiled programs instead of compiling them. It is on
 command only: :func:`persistent_cache` sets JAX's cache options for the duration of the
 command and restores them afterwards, and importing the library never touches them.
 ``--no-cache`` turns it off, ``--cache-dir DIR`` moves it. The cache is trusted code
-(JAX's warning): keep it in a directory only you can write to.
+(JAX's warning): keep it in a directory only you can write to. The report's own programs
+go one step further (:mod:`nllax._report_programs`): kept compiled in ``DIR/programs``,
+they are loaded without being traced or lowered again.
 
 **The figure** (``--plot FILE.png``, matplotlib imported only then): one panel per
 equivalence. The predictions of the row's embedded problem (at the loss's fitted
