@@ -421,14 +421,18 @@ class GaussNewton(_Damped):
         return lik
 
     def _prepare(self, fn, x, unravel, args):
-        return self._lik(fn).constant_jacobian(x, unravel, args)
+        # an affine predictor: u = u0 + J (x - x0), one pass over J per evaluation;
+        # otherwise J (and u) from the predictor at every point
+        lik = self._lik(fn)
+        plan = lik.affine_plan(x, unravel, args)
+        return {"plan": plan} if plan is not None else {"jac": None}
 
     def _curvature(self, fn, x, unravel, args, extra):
-        return self._lik(fn).gn_matrix(x, unravel, args, jac=extra, kind=self.curvature)
+        return self._evaluate(fn, x, unravel, args, extra)[2]
 
     def _evaluate(self, fn, x, unravel, args, extra):
         f, g, h = self._lik(fn).value_grad_curvature(
-            x, unravel, args, jac=extra, kind=self.curvature
+            x, unravel, args, kind=self.curvature, **extra
         )
         return f.astype(fn.dtype), g, h
 
