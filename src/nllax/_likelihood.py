@@ -309,8 +309,8 @@ class Likelihood:
                 return None
         return out
 
-    def _elementwise(self, x, unravel, args) -> bool:
-        shape = self._obs_shape(x, unravel, args)
+    def _elementwise(self, x, unravel, args, shape=None) -> bool:
+        shape = self._obs_shape(x, unravel, args) if shape is None else shape
         return jax.eval_shape(lambda x: self._predict_flat(x, unravel, args[1:], shape), x) is not None
 
     def constant_jacobian(self, x, unravel, args):
@@ -318,7 +318,7 @@ class Likelihood:
         (then it is computed once per fit), else None."""
         y, *covariates = args
         shape = self._obs_shape(x, unravel, args)
-        if not self._elementwise(x, unravel, args):
+        if not self._elementwise(x, unravel, args, shape):
             return None
         flat = lambda x, *cov: self._predict_flat(x, unravel, cov, shape)  # noqa: E731
         if not _is_affine(flat, x, tuple(covariates)):
@@ -337,7 +337,7 @@ class Likelihood:
         of the last observation, masked out)."""
         y, *covariates = args
         shape = self._obs_shape(x, unravel, args)
-        if not self._elementwise(x, unravel, args):
+        if not self._elementwise(x, unravel, args, shape):
             return None
         flat = lambda x, *cov: self._predict_flat(x, unravel, cov, shape)  # noqa: E731
         if not _is_affine(flat, x, tuple(covariates)):
@@ -391,27 +391,26 @@ class Likelihood:
                 return jnp.sum(terms)
 
             u = {k: u0[k] + jac[k] @ dx for k in names}
-            f, grad_u = jax.value_and_grad(total)(u)
-            w = None
-            if kind == "expected":
-                e = _expected_curvature(self.family, {**u, **const})
-                if e is not None and names == list(e):
-                    (name,) = names
-                    info = jnp.broadcast_to(e[name], y.shape).astype(x.dtype)
-                    if "weights" in rw:
-                        info = info * rw["weights"].astype(x.dtype)
-                    if "where" in rw:
-                        info = jnp.where(rw["where"], info, 0.0)
-                    if mask is not None:
-                        info = jnp.where(mask, info, 0.0)
-                    w = {name: {name: info}}
-            if w is None:  # observed: one JVP of the gradient per predicted parameter
-                grad_fn = jax.grad(total)
+            vg = jax.value_and_grad(total)
+            e = _expected_curvature(self.family, {**u, **const}) if kind == "expected" else None
+            if e is not None and names == list(e):
+                f, grad_u = vg(u)
+                (name,) = names
+                info = jnp.broadcast_to(e[name], y.shape).astype(x.dtype)
+                if "weights" in rw:
+                    info = info * rw["weights"].astype(x.dtype)
+                if "where" in rw:
+                    info = jnp.where(rw["where"], info, 0.0)
+                if mask is not None:
+                    info = jnp.where(mask, info, 0.0)
+                w = {name: {name: info}}
+            else:  # observed: one JVP of (value, gradient) per predicted parameter, so
+                # that value, gradient and W's columns come from one trace of the NLL
                 w = {}
                 for b in names:
                     ones = {k: (jnp.ones_like(v) if k == b else jnp.zeros_like(v))
                             for k, v in u.items()}
-                    col = jax.jvp(grad_fn, (u,), (ones,))[1]
+                    (f, grad_u), (_, col) = jax.jvp(vg, (u,), (ones,))
                     for a in names:
                         w.setdefault(a, {})[b] = col[a]
             # J'[WJ, g]: one (d, d+1) product per predicted parameter, on a block that
@@ -461,7 +460,7 @@ class Likelihood:
         y, *covariates = args
         shape = self._obs_shape(x, unravel, args)
         rw = {"weights": weights, "where": where}
-        if not self._elementwise(x, unravel, args):
+        if not self._elementwise(x, unravel, args, shape):
             total = lambda x: self.nll(unravel(x), *args, **rw)  # noqa: E731
             f, g = jax.value_and_grad(total)(x)
             return f, g, jax.hessian(total)(x)
@@ -473,25 +472,25 @@ class Likelihood:
             uu = {k: v.reshape(shape) for k, v in u.items()}
             return jnp.sum(self.family.nll(y, **uu, reduction="none", **rw))
 
-        f, grad_u = jax.value_and_grad(total)(u)
-        w = None
+        vg = jax.value_and_grad(total)
+        e = None
         if kind == "expected":
             e = _expected_curvature(self.family, {k: v.reshape(shape) for k, v in u.items()})
-            if e is not None:
-                (name,) = names
-                scale = jnp.ones(shape, x.dtype)
-                if weights is not None:
-                    scale = scale * jnp.broadcast_to(jnp.asarray(weights, x.dtype), shape)
-                if where is not None:
-                    scale = jnp.where(jnp.broadcast_to(where, shape), scale, 0.0)
-                info = jnp.broadcast_to(e[name], shape).astype(x.dtype) * scale
-                w = {name: {name: info.reshape(-1)}}
-        if w is None:  # observed: one JVP of the gradient per predicted parameter
-            grad_fn = jax.grad(total)
+        if e is not None:
+            f, grad_u = vg(u)
+            (name,) = names
+            scale = jnp.ones(shape, x.dtype)
+            if weights is not None:
+                scale = scale * jnp.broadcast_to(jnp.asarray(weights, x.dtype), shape)
+            if where is not None:
+                scale = jnp.where(jnp.broadcast_to(where, shape), scale, 0.0)
+            info = jnp.broadcast_to(e[name], shape).astype(x.dtype) * scale
+            w = {name: {name: info.reshape(-1)}}
+        else:  # observed: one JVP of (value, gradient) per predicted parameter
             w = {}
             for b in names:
                 ones = {k: (jnp.ones_like(v) if k == b else jnp.zeros_like(v)) for k, v in u.items()}
-                col = jax.jvp(grad_fn, (u,), (ones,))[1]
+                (f, grad_u), (_, col) = jax.jvp(vg, (u,), (ones,))
                 for a in names:
                     w.setdefault(a, {})[b] = col[a]
         if jac is None:
