@@ -370,8 +370,10 @@ class GaussNewton(_Damped):
     ``fit(lik.nll, ...)``; any other objective raises ``TypeError``).
 
     :math:`J` is the Jacobian of the predicted family parameters with respect to the
-    parameters (``jax.jacfwd`` of the predictor; computed once per fit when the predictor
-    is affine in the parameters, which is read off its JVP's jaxpr), :math:`W` the
+    parameters (``jax.jacfwd`` of the predictor; when the predictor is affine in the
+    parameters, which is read off its JVP's jaxpr, it is read off the linearised
+    predictor once per fit, and each evaluation is one pass over it: ``u = u0 + J (x -
+    x0)`` and :math:`J^\top[WJ, g]` in cache-sized blocks of rows), :math:`W` the
     per-observation curvature of the family's NLL with respect to its predicted
     parameters (a :math:`k\times k` block per observation for :math:`k` predicted
     parameters), by autodiff: one JVP of the gradient with a ones tangent per predicted
