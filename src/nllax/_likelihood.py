@@ -125,8 +125,7 @@ def _linear_jacobian(lin, x):
     (t,) = jaxpr.invars
     env[t] = ("idx", np.arange(d))
 
-    def as_jac(kv, shape):
-        kind, val = kv
+    def as_jac(kind, val):
         return _onehot(val, d, dtype) if kind == "idx" else val
 
     for eqn in jaxpr.eqns:
@@ -160,7 +159,7 @@ def _linear_jacobian(lin, x):
                 outs = [("jac", jac)]
         if outs is None:  # on the basis: batched over the last axis
             axes = [None if k == "c" else -1 for k in kinds]
-            vals = [v if k == "c" else as_jac((k, v), None) for k, v in ins]
+            vals = [v if k == "c" else as_jac(k, v) for k, v in ins]
 
             def apply(*a, prim=prim, params=params):
                 return prim.bind(*a, **params)
@@ -172,14 +171,14 @@ def _linear_jacobian(lin, x):
     result = []
     for v in jaxpr.outvars:
         kind, val = read(v)
-        result.append(None if kind == "c" else as_jac((kind, val), None))
+        result.append(None if kind == "c" else as_jac(kind, val))
     return result
 
 
 def _affine_jacobian(flat, x):
     """``{name: (m, d) or None}`` for the affine ``flat(x) -> {name: (m,)}``."""
     out, lin = jax.linearize(flat, x)
-    leaves, tree = jax.tree_util.tree_flatten(out)
+    tree = jax.tree_util.tree_structure(out)
     jacs = _linear_jacobian(lambda t: jax.tree_util.tree_leaves(lin(t)), x)
     return jax.tree_util.tree_unflatten(tree, jacs), out
 
