@@ -21,6 +21,7 @@ Usage::
 
     python bench/glm.py               # writes bench/GLM.md
     python bench/glm.py --quick       # two small problems, no file
+    python bench/glm.py --only 1,3 --out /tmp/a.md   # some of the six problems (1-based)
 """
 
 from __future__ import annotations
@@ -331,25 +332,35 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=str(pathlib.Path(__file__).resolve().parent / "GLM.md"))
+    ap.add_argument("--only", default=None,
+                    help="comma-separated 1-based indices of the problems to run")
     opts = ap.parse_args(argv)
     problems = [("poisson", 500, 10), ("logistic", 2000, 5)] if opts.quick else PROBLEMS
+    if opts.only:
+        problems = [problems[int(i) - 1] for i in opts.only.split(",")]
     load0 = os.getloadavg()
     results = []
+
+    def report():  # written after every problem: a long run that dies keeps its part
+        load1 = os.getloadavg()
+        return (
+            "# GLM fits: nllax.fit against glmax, glum, scikit-learn, statsmodels\n\n"
+            f"{__doc__.split('Usage::')[0].split(chr(10), 1)[1].strip()}\n\n"
+            f"Load average (1 min) {load0[0]:.1f} at the start, {load1[0]:.1f} at the end, on "
+            f"{os.cpu_count()} CPUs. Versions: nllax {nllax.__version__}, jax {jax.__version__}, "
+            f"glmax {version('glmax')}, glum {version('glum')}, scikit-learn {version('sklearn')}, "
+            f"statsmodels {version('statsmodels')}.\n" + table(results)
+        )
+
     with jax.enable_x64(True), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the baselines' convergence chatter
         for model, n, p in problems:
             print(f"{model} n={n} p={p}", flush=True)
             rows, rate, floor = run_problem(model, n, p, rounds=3 if opts.quick else 7)
             results.append(((f"{model} n={n:g} p={p}", rate, floor), rows))
-    load1 = os.getloadavg()
-    text = (
-        "# GLM fits: nllax.fit against glmax, glum, scikit-learn, statsmodels\n\n"
-        f"{__doc__.split('Usage::')[0].split(chr(10), 1)[1].strip()}\n\n"
-        f"Load average (1 min) {load0[0]:.1f} at the start, {load1[0]:.1f} at the end, on "
-        f"{os.cpu_count()} CPUs. Versions: nllax {nllax.__version__}, jax {jax.__version__}, "
-        f"glmax {version('glmax')}, glum {version('glum')}, scikit-learn {version('sklearn')}, "
-        f"statsmodels {version('statsmodels')}.\n" + table(results)
-    )
+            if not opts.quick:
+                pathlib.Path(opts.out).write_text(report())
+    text = report()
     print(text)
     if not opts.quick:
         pathlib.Path(opts.out).write_text(text)

@@ -311,3 +311,76 @@ def test_categorical_falls_back_to_the_exact_hessian(x64):
     # the stopping rule is the rejected-small-step one; the gradient is zero all the same
     g = jax.grad(lik.nll)(r.params, jnp.asarray(labels), jnp.asarray(X))
     assert float(jnp.max(jnp.abs(g))) < 1e-8, (r.message, g)
+
+
+# -------------------------------------------------------------------------- one pass
+
+
+def _fixed_scale(p, X, Z):
+    # three predicted parameters: one on the parameters' first block, one on the
+    # second (a scalar broadcast), and a scale that does not depend on them at all
+    return {"loc": X @ p["b"] + p["s"] * Z[:, 0], "scale": 1.5 + 0.0 * Z[:, 1]}
+
+
+FIXED_SCALE = nllax.Likelihood(nllax.gaussian, _fixed_scale)
+
+
+def test_affine_jacobian_without_the_identity_product(x64):
+    # The predictor's Jacobian is read off its linearisation (X itself for X @ beta,
+    # columns placed by the parameters' slices), exactly jax.jacfwd's; a predicted
+    # parameter that does not depend on the parameters has none.
+    X, rng = _design(20, 3, 7)
+    Z = rng.standard_normal((20, 2))
+    from jax.flatten_util import ravel_pytree
+
+    x, unravel = ravel_pytree({"b": jnp.asarray([0.5, -1.0, 2.0]), "s": jnp.asarray(0.3)})
+    flat = lambda x: FIXED_SCALE._predict_flat(x, unravel, (X, Z), (20,))  # noqa: E731
+    jac, u = L._affine_jacobian(flat, x)
+    ref = jax.jacfwd(flat)(x)
+    np.testing.assert_array_equal(jac["loc"], ref["loc"])
+    assert jac["scale"] is None and not np.any(ref["scale"])
+    # compiled: no (n, d) product with the identity, no dot at all for X @ beta's J
+    hlo = jax.jit(lambda X, x: L._affine_jacobian(lambda x: {"a": X @ x}, x)[0]).lower(
+        jnp.asarray(X), jnp.zeros(3)).compile().as_text()
+    assert " dot(" not in hlo
+
+
+@pytest.mark.parametrize("rows", [None, 16])
+@pytest.mark.parametrize("lik", ["hetero", "fixed_scale", "poisson"])
+def test_one_pass_evaluation_matches_the_direct_one(x64, monkeypatch, lik, rows):
+    # The fit's evaluation of an affine predictor, u = u0 + J (x - x0) in blocks of rows
+    # (16 here: 50 rows = 4 blocks, the last padded and masked), against the direct one
+    # (the predictor called at x); with weights and a mask, k = 1 and 2 predicted
+    # parameters and a constant one. Same sums in another order: a few eps relative.
+    if rows is not None:
+        monkeypatch.setattr(L, "_chunk_rows", lambda m, d: rows)
+    n = 50
+    X, rng = _design(n, 2, 11)
+    Z = np.c_[np.ones(n), rng.standard_normal(n)]
+    weights = jnp.asarray(rng.uniform(0.5, 2.0, n))
+    where = jnp.asarray(rng.random(n) > 0.2)
+    if lik == "hetero":
+        lk, p0, p1 = HETERO, {"b": jnp.zeros(2), "c": jnp.zeros(2)}, {"b": jnp.asarray([1.0, 2.0]), "c": jnp.asarray([-0.3, 0.2])}
+        y = rng.standard_normal(n)
+        args = (jnp.asarray(y), jnp.asarray(X), jnp.asarray(Z))
+    elif lik == "fixed_scale":
+        lk, p0, p1 = FIXED_SCALE, {"b": jnp.zeros(2), "s": jnp.zeros(())}, {"b": jnp.asarray([1.0, 2.0]), "s": jnp.asarray(0.4)}
+        args = (jnp.asarray(rng.standard_normal(n)), jnp.asarray(X), jnp.asarray(Z))
+    else:
+        lk, p0, p1 = POISSON, jnp.zeros(2), jnp.asarray([0.3, -0.2])
+        args = (jnp.asarray(rng.poisson(1.0, n), float), jnp.asarray(X), jnp.zeros(n))
+    from jax.flatten_util import ravel_pytree
+
+    x0, unravel = ravel_pytree(p0)
+    x1, _ = ravel_pytree(p1)
+    rw = {"weights": weights, "where": where}
+    plan = lk.affine_plan(x0, unravel, args, **rw)
+    assert plan is not None
+    if lik == "fixed_scale":
+        assert list(plan["jac"]) == ["loc"]  # the constant scale has no Jacobian block
+    got = lk.value_grad_curvature(x1, unravel, args, plan=plan)
+    want = lk.value_grad_curvature(x1, unravel, args, **rw)
+    exact = jax.hessian(lambda x: lk.nll(unravel(x), *args, **rw))(x1)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=64 * EPS64, atol=64 * EPS64 * np.max(np.abs(b)))
+    np.testing.assert_allclose(got[2], exact, rtol=1e-12, atol=1e-12 * np.max(np.abs(exact)))

@@ -28,12 +28,15 @@ scoring.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax import lax
 from jax.extend import core as jex_core
 from jax.flatten_util import ravel_pytree
 
@@ -84,6 +87,113 @@ def _is_affine(fn: Callable, x: jax.Array, rest: tuple) -> bool:
         if any(v in live for v in eqn.outvars) or eqn.effects:
             live.update(v for v in eqn.invars if isinstance(v, jex_core.Var))
     return jaxpr.invars[0] not in live
+
+
+# -- the Jacobian of an affine predictor, without multiplying by the identity
+#
+# jax.jacfwd of ``X @ beta`` pushes the d basis vectors through the predictor: an
+# (n, d) x (d, d) product with the identity, as costly as one X'WX. The linearised
+# predictor is walked here instead: the tangent is an index map (a value that is
+# ``t[idx]`` for a constant integer array ``idx``) through the structural primitives
+# (slices, reshapes, broadcasts), ``dot_general(C, t[idx])`` contracted over ``idx``
+# gives C's columns placed at ``idx`` (for ``X @ beta``: X itself), and anything else is
+# evaluated on the one-hot basis, batched over the last axis (what jacfwd does).
+
+_STRUCTURAL = {"split", "slice", "reshape", "squeeze", "expand_dims", "broadcast_in_dim",
+               "transpose", "copy", "copy_p", "rev"}
+
+
+def _onehot(idx, d, dtype):
+    return jnp.asarray(np.asarray(idx)[..., None] == np.arange(d), dtype)
+
+
+def _linear_jacobian(lin, x):
+    """``[J or None]`` for the flat outputs of the linear map ``lin(t)`` (t like ``x``,
+    1-d): ``(*out.shape, d)`` each, None where the output does not depend on ``t``."""
+    d, dtype = x.size, x.dtype
+    closed = jax.make_jaxpr(lin)(x)
+    jaxpr = closed.jaxpr
+    env = {}
+
+    def read(v):
+        if isinstance(v, jex_core.Literal):
+            return ("c", v.val)
+        return env[v]
+
+    for v, c in zip(jaxpr.constvars, closed.consts):
+        env[v] = ("c", c)
+    (t,) = jaxpr.invars
+    env[t] = ("idx", np.arange(d))
+
+    def as_jac(kind, val):
+        return _onehot(val, d, dtype) if kind == "idx" else val
+
+    for eqn in jaxpr.eqns:
+        ins = [read(v) for v in eqn.invars]
+        kinds = [k for k, _ in ins]
+        prim, params = eqn.primitive, eqn.params
+        outs = None
+        if all(k == "c" for k in kinds):
+            res = prim.bind(*[v for _, v in ins], **params)
+            outs = [("c", r) for r in (res if prim.multiple_results else [res])]
+        elif kinds == ["idx"] and prim.name in _STRUCTURAL:
+            try:
+                with jax.ensure_compile_time_eval():
+                    res = prim.bind(jnp.asarray(ins[0][1], jnp.int32), **params)
+                res = res if prim.multiple_results else [res]
+                outs = [("idx", np.asarray(r)) for r in res]
+            except Exception:  # noqa: BLE001 - evaluate it on the basis instead
+                outs = None
+        elif (prim.name == "dot_general" and sorted(kinds) == ["c", "idx"]
+              and not params["dimension_numbers"][1][0]):
+            (lc, rc), _ = params["dimension_numbers"]
+            ic = 0 if kinds[0] == "idx" else 1
+            idx, c = ins[ic][1], ins[1 - ic][1]
+            cc = (lc, rc)[1 - ic]
+            if np.ndim(idx) == 1 and len(cc) == 1 and (lc, rc)[ic] == (0,):
+                cols = jnp.moveaxis(jnp.asarray(c), cc[0], -1).astype(dtype)
+                if np.array_equal(idx, np.arange(d)):
+                    jac = cols
+                else:  # columns added at their parameters' places
+                    jac = cols @ _onehot(idx, d, dtype)
+                outs = [("jac", jac)]
+        if outs is None:  # on the basis: batched over the last axis
+            axes = [None if k == "c" else -1 for k in kinds]
+            vals = [v if k == "c" else as_jac(k, v) for k, v in ins]
+
+            def apply(*a, prim=prim, params=params):
+                return prim.bind(*a, **params)
+
+            res = jax.vmap(apply, in_axes=axes, out_axes=-1)(*vals)
+            outs = [("jac", r) for r in (res if prim.multiple_results else [res])]
+        for v, o in zip(eqn.outvars, outs):
+            env[v] = o
+    result = []
+    for v in jaxpr.outvars:
+        kind, val = read(v)
+        result.append(None if kind == "c" else as_jac(kind, val))
+    return result
+
+
+def _affine_jacobian(flat, x):
+    """``{name: (m, d) or None}`` for the affine ``flat(x) -> {name: (m,)}``."""
+    out, lin = jax.linearize(flat, x)
+    tree = jax.tree_util.tree_structure(out)
+    jacs = _linear_jacobian(lambda t: jax.tree_util.tree_leaves(lin(t)), x)
+    return jax.tree_util.tree_unflatten(tree, jacs), out
+
+
+def _chunk_rows(m: int, d: int) -> int:
+    """Rows per block of the one-pass evaluation. One block while the (m, d+1) products
+    fit in a last-level cache (8 MiB of float64; one product over all rows is then the
+    fastest); else blocks of about 2^16 float64 (512 KiB), which stay in cache between
+    the block's uses (measured on the shared 2-core CPU at load 9-15: logistic
+    n = 1e5, d = 20: 22-36 ms per evaluation in blocks against 45-54 ms in one
+    product; logistic n = 1e6, d = 10: 130-235 ms against 290-420 ms)."""
+    if m * (d + 1) <= 2**20:
+        return m
+    rows = 2 ** int(round(math.log2(2.0**16 / (d + 1))))
+    return min(max(rows, 1024), 8192)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -199,8 +309,8 @@ class Likelihood:
                 return None
         return out
 
-    def _elementwise(self, x, unravel, args) -> bool:
-        shape = self._obs_shape(x, unravel, args)
+    def _elementwise(self, x, unravel, args, shape=None) -> bool:
+        shape = self._obs_shape(x, unravel, args) if shape is None else shape
         return jax.eval_shape(lambda x: self._predict_flat(x, unravel, args[1:], shape), x) is not None
 
     def constant_jacobian(self, x, unravel, args):
@@ -208,12 +318,123 @@ class Likelihood:
         (then it is computed once per fit), else None."""
         y, *covariates = args
         shape = self._obs_shape(x, unravel, args)
-        if not self._elementwise(x, unravel, args):
+        if not self._elementwise(x, unravel, args, shape):
             return None
         flat = lambda x, *cov: self._predict_flat(x, unravel, cov, shape)  # noqa: E731
         if not _is_affine(flat, x, tuple(covariates)):
             return None
-        return jax.jacfwd(lambda x: flat(x, *covariates))(x)
+        jac, u = _affine_jacobian(lambda x: flat(x, *covariates), x)
+        return {k: (jnp.zeros(u[k].shape + x.shape, x.dtype) if j is None else j)
+                for k, j in jac.items()}
+
+    def affine_plan(self, x, unravel, args, *, weights=None, where=None):
+        """The loop invariants of the one-pass evaluation (:meth:`value_grad_curvature`
+        with ``plan=``) when the predictor is affine in the parameters and the NLL is
+        elementwise in the predicted parameters, else None: the predicted parameters
+        ``u0`` at ``x0 = x`` and the Jacobian blocks of those that depend on the
+        parameters (then ``u = u0 + J (x - x0)`` exactly), with the observations, weights
+        and mask, raveled and cut into blocks of rows (the last one padded with copies
+        of the last observation, masked out)."""
+        y, *covariates = args
+        shape = self._obs_shape(x, unravel, args)
+        if not self._elementwise(x, unravel, args, shape):
+            return None
+        flat = lambda x, *cov: self._predict_flat(x, unravel, cov, shape)  # noqa: E731
+        if not _is_affine(flat, x, tuple(covariates)):
+            return None
+        jac, u0 = _affine_jacobian(lambda x: flat(x, *covariates), x)
+        if all(j is None for j in jac.values()):
+            return None
+        try:
+            data = {"y": jnp.broadcast_to(jnp.asarray(y), shape).reshape(-1)}
+            if weights is not None:
+                data["weights"] = jnp.broadcast_to(jnp.asarray(weights), shape).reshape(-1)
+            if where is not None:
+                data["where"] = jnp.broadcast_to(jnp.asarray(where), shape).reshape(-1)
+        except ValueError:  # y has an event axis: not one value per observation
+            return None
+        m, d = math.prod(shape), x.size
+        rows = _chunk_rows(m, d)
+        blocks = -(-m // rows)
+        pad = blocks * rows - m
+
+        def cut(a):
+            if pad:
+                a = jnp.pad(a, [(0, pad)] + [(0, 0)] * (a.ndim - 1), mode="edge")
+            return a.reshape(blocks, rows, *a.shape[1:])
+
+        return {
+            "x0": x,
+            "u0": {k: cut(v) for k, v in u0.items()},
+            "jac": {k: cut(j) for k, j in jac.items() if j is not None},
+            "data": {k: cut(v) for k, v in data.items()},
+            "mask": (jnp.arange(blocks * rows) < m).reshape(blocks, rows) if pad else None,
+        }
+
+    def _value_grad_curvature_plan(self, x, plan, kind):
+        """The one-pass evaluation: per block of rows, ``u = u0 + J (x - x0)``, the
+        NLL terms, their derivatives in u, and ``J'[WJ, g]``, accumulated."""
+        dx = x - plan["x0"]
+        names = list(plan["jac"])
+        d = x.size
+
+        def block(blk):
+            u0, jac, data, mask = blk
+            const = {k: v for k, v in u0.items() if k not in jac}
+            y = data["y"]
+            rw = {k: v for k, v in data.items() if k != "y"}
+
+            def total(u):
+                terms = self.family.nll(y, **u, **const, reduction="none", **rw)
+                if mask is not None:
+                    terms = jnp.where(mask, terms, 0.0)
+                return jnp.sum(terms)
+
+            u = {k: u0[k] + jac[k] @ dx for k in names}
+            vg = jax.value_and_grad(total)
+            e = _expected_curvature(self.family, {**u, **const}) if kind == "expected" else None
+            if e is not None and names == list(e):
+                f, grad_u = vg(u)
+                (name,) = names
+                info = jnp.broadcast_to(e[name], y.shape).astype(x.dtype)
+                if "weights" in rw:
+                    info = info * rw["weights"].astype(x.dtype)
+                if "where" in rw:
+                    info = jnp.where(rw["where"], info, 0.0)
+                if mask is not None:
+                    info = jnp.where(mask, info, 0.0)
+                w = {name: {name: info}}
+            else:  # observed: one JVP of (value, gradient) per predicted parameter, so
+                # that value, gradient and W's columns come from one trace of the NLL
+                w = {}
+                for b in names:
+                    ones = {k: (jnp.ones_like(v) if k == b else jnp.zeros_like(v))
+                            for k, v in u.items()}
+                    (f, grad_u), (_, col) = jax.jvp(vg, (u,), (ones,))
+                    for a in names:
+                        w.setdefault(a, {})[b] = col[a]
+            # J'[WJ, g]: one (d, d+1) product per predicted parameter, on a block that
+            # is still in cache
+            gh = sum(
+                jac[a].T @ jnp.concatenate(
+                    [sum(w[a][b][:, None] * jac[b] for b in names), grad_u[a][:, None]],
+                    axis=1)
+                for a in names
+            )
+            return f.astype(x.dtype), gh
+
+        blocks = (plan["u0"], plan["jac"], plan["data"], plan["mask"])
+        nblocks = plan["data"]["y"].shape[0]
+        if nblocks == 1:
+            f, gh = block(jax.tree_util.tree_map(lambda a: a[0], blocks))
+        else:
+            def body(carry, blk):
+                f, gh = block(blk)
+                return (carry[0] + f, carry[1] + gh), None
+
+            zero = (jnp.zeros((), x.dtype), jnp.zeros((d, d + 1), x.dtype))
+            (f, gh), _ = lax.scan(body, zero, blocks)
+        return f, gh[:, -1], gh[:, :-1]
 
     def gn_matrix(self, x, unravel, args, *, jac=None, kind="observed", weights=None,
                   where=None):
@@ -223,17 +444,23 @@ class Likelihood:
                                          weights=weights, where=where)[2]
 
     def value_grad_curvature(self, x, unravel, args, *, jac=None, kind="observed",
-                             weights=None, where=None):
+                             weights=None, where=None, plan=None):
         r"""``(NLL, gradient, J'WJ)`` at the flat parameters ``x`` in one pass over the
         observations: :math:`u` once, the per-observation derivatives of the NLL terms
         with respect to :math:`u` (autodiff, elementwise), then
         :math:`g = J^\top\nabla_u\ell` and :math:`J^\top W J` as products over the
         stacked observations. Falls back to ``value_and_grad`` and ``jax.hessian`` when
-        the NLL is not elementwise in the predicted parameters."""
+        the NLL is not elementwise in the predicted parameters.
+
+        With ``plan`` (from :meth:`affine_plan` at these ``args``, ``weights`` and
+        ``where``, which are then not read again) the predictor is not called: ``u = u0
+        + J (x - x0)`` per block of rows, one pass over the Jacobian for everything."""
+        if plan is not None:
+            return self._value_grad_curvature_plan(x, plan, kind)
         y, *covariates = args
         shape = self._obs_shape(x, unravel, args)
         rw = {"weights": weights, "where": where}
-        if not self._elementwise(x, unravel, args):
+        if not self._elementwise(x, unravel, args, shape):
             total = lambda x: self.nll(unravel(x), *args, **rw)  # noqa: E731
             f, g = jax.value_and_grad(total)(x)
             return f, g, jax.hessian(total)(x)
@@ -245,25 +472,25 @@ class Likelihood:
             uu = {k: v.reshape(shape) for k, v in u.items()}
             return jnp.sum(self.family.nll(y, **uu, reduction="none", **rw))
 
-        f, grad_u = jax.value_and_grad(total)(u)
-        w = None
+        vg = jax.value_and_grad(total)
+        e = None
         if kind == "expected":
             e = _expected_curvature(self.family, {k: v.reshape(shape) for k, v in u.items()})
-            if e is not None:
-                (name,) = names
-                scale = jnp.ones(shape, x.dtype)
-                if weights is not None:
-                    scale = scale * jnp.broadcast_to(jnp.asarray(weights, x.dtype), shape)
-                if where is not None:
-                    scale = jnp.where(jnp.broadcast_to(where, shape), scale, 0.0)
-                info = jnp.broadcast_to(e[name], shape).astype(x.dtype) * scale
-                w = {name: {name: info.reshape(-1)}}
-        if w is None:  # observed: one JVP of the gradient per predicted parameter
-            grad_fn = jax.grad(total)
+        if e is not None:
+            f, grad_u = vg(u)
+            (name,) = names
+            scale = jnp.ones(shape, x.dtype)
+            if weights is not None:
+                scale = scale * jnp.broadcast_to(jnp.asarray(weights, x.dtype), shape)
+            if where is not None:
+                scale = jnp.where(jnp.broadcast_to(where, shape), scale, 0.0)
+            info = jnp.broadcast_to(e[name], shape).astype(x.dtype) * scale
+            w = {name: {name: info.reshape(-1)}}
+        else:  # observed: one JVP of (value, gradient) per predicted parameter
             w = {}
             for b in names:
                 ones = {k: (jnp.ones_like(v) if k == b else jnp.zeros_like(v)) for k, v in u.items()}
-                col = jax.jvp(grad_fn, (u,), (ones,))[1]
+                (f, grad_u), (_, col) = jax.jvp(vg, (u,), (ones,))
                 for a in names:
                     w.setdefault(a, {})[b] = col[a]
         if jac is None:

@@ -377,8 +377,10 @@ class GaussNewton(_Damped):
     ``fit(lik.nll, ...)``; any other objective raises ``TypeError``).
 
     :math:`J` is the Jacobian of the predicted family parameters with respect to the
-    parameters (``jax.jacfwd`` of the predictor; computed once per fit when the predictor
-    is affine in the parameters, which is read off its JVP's jaxpr), :math:`W` the
+    parameters (``jax.jacfwd`` of the predictor; when the predictor is affine in the
+    parameters, which is read off its JVP's jaxpr, it is read off the linearised
+    predictor once per fit, and each evaluation is one pass over it: ``u = u0 + J (x -
+    x0)`` and :math:`J^\top[WJ, g]` in cache-sized blocks of rows), :math:`W` the
     per-observation curvature of the family's NLL with respect to its predicted
     parameters (a :math:`k\times k` block per observation for :math:`k` predicted
     parameters), by autodiff: one JVP of the gradient with a ones tangent per predicted
@@ -428,14 +430,18 @@ class GaussNewton(_Damped):
         return lik
 
     def _prepare(self, fn, x, unravel, args):
-        return self._lik(fn).constant_jacobian(x, unravel, args)
+        # an affine predictor: u = u0 + J (x - x0), one pass over J per evaluation;
+        # otherwise J (and u) from the predictor at every point
+        lik = self._lik(fn)
+        plan = lik.affine_plan(x, unravel, args)
+        return {"plan": plan} if plan is not None else {"jac": None}
 
     def _curvature(self, fn, x, unravel, args, extra):
-        return self._lik(fn).gn_matrix(x, unravel, args, jac=extra, kind=self.curvature)
+        return self._evaluate(fn, x, unravel, args, extra)[2]
 
     def _evaluate(self, fn, x, unravel, args, extra):
         f, g, h = self._lik(fn).value_grad_curvature(
-            x, unravel, args, jac=extra, kind=self.curvature
+            x, unravel, args, kind=self.curvature, **extra
         )
         return f.astype(fn.dtype), g, h
 
