@@ -220,3 +220,23 @@ def l1_distance_bound(A: np.ndarray, y: np.ndarray, theta: np.ndarray, theta_lp:
     gap = np.sum(np.abs(y - A @ theta)) - np.sum(np.abs(y - A @ star))
     rounding = l1_gap_rounding(A, y, theta) + l1_gap_rounding(A, y, star)
     return (max(gap, 0.0) + rounding) / kappa, star
+
+
+def equivalence_rounding(eq, y, pred, *, weights=None, where=None, eps: float = EPS64,
+                         **noise) -> float:
+    """Bound on ``|NLL - (a loss + b)|`` from rounding, for one row ``eq`` of
+    ``nllax.equivalences``: each of the three sums has n terms, so ``(n + c) eps`` times the
+    sum over observations of ``|nll_i| + |a_i loss_i| + |b_i|``, the per-observation pieces
+    (each row checked alone; ``a_i loss_i`` is the observation's share of ``a loss`` for a
+    mean loss too). Masked-out observations add nothing."""
+    n = y.shape[0]
+    w = jnp.ones(n, jnp.asarray(pred).dtype) if weights is None else weights
+    m = jnp.ones(n, bool) if where is None else where
+
+    def one(yi, pi, wi):
+        c = eq.check(yi[None], pi[None], weights=wi[None], **noise)
+        return jnp.abs(c.nll) + jnp.abs(c.a * c.loss) + jnp.abs(c.b)
+
+    per = np.asarray(jax.jit(jax.vmap(one))(y, pred, w), np.float64)
+    per = np.where(np.asarray(m), per, 0.0)
+    return float((n + TERM_ROUNDINGS) * eps * np.sum(per))
