@@ -20,6 +20,8 @@ certificate computed at the result (issue 15 item 1): never from a value once ob
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -46,14 +48,12 @@ def row_terms(objective, params, *rows):
     objective (an objective with a mean reduction gives 1/n of each row's value).
 
     Returns ``(values (n,), grads (n, p))`` as float64 NumPy arrays."""
-    v, unravel = ravel_pytree(params)
-
-    def one(v, *row):
-        return objective(unravel(v), *(r[None] for r in row))
-
-    vals, grads = jax.jit(jax.vmap(jax.value_and_grad(one), in_axes=(None,) + (0,) * len(rows)))(
-        v, *rows)
-    vals, grads = np.asarray(vals, np.float64), np.asarray(grads, np.float64)
+    vals, grads = _row_fn(objective, len(rows))(params, *rows)
+    n = np.shape(vals)[0]
+    vals = np.asarray(vals, np.float64)
+    # the flat order of ravel_pytree: the leaves in tree order, each raveled
+    grads = np.concatenate([np.asarray(g, np.float64).reshape(n, -1)
+                            for g in jax.tree_util.tree_leaves(grads)], axis=1)
     full = float(objective(params, *rows))
     n = vals.shape[0]
     # the reduction: sum (scale 1) or mean (scale 1/n); whichever reproduces the full value
@@ -61,20 +61,37 @@ def row_terms(objective, params, *rows):
     return scale * vals, scale * grads
 
 
-def newton_certificate(objective, params, *args):
-    """``(|H^-1 g|_2, |H^-1 g|_inf, lambda_min(H))`` at ``params`` in the working dtype
-    (call under x64 for float64), ``H`` the exact Hessian (``jax.hessian``)."""
-    v, unravel = ravel_pytree(params)
+@functools.lru_cache(maxsize=None)
+def _row_fn(objective, k: int):
+    """One compiled per-row value-and-gradient per objective (and shapes)."""
 
-    def f(v):
-        return objective(unravel(v), *args)
+    def one(p, *row):
+        return objective(p, *(r[None] for r in row))
+
+    return jax.jit(jax.vmap(jax.value_and_grad(one), in_axes=(None,) + (0,) * k))
+
+
+@functools.lru_cache(maxsize=None)
+def _newton_fn(objective):
+    """One compiled Newton step and smallest Hessian eigenvalue per objective (and shapes)."""
 
     @jax.jit
-    def parts(v):
+    def parts(params, *args):
+        v, unravel = ravel_pytree(params)
+
+        def f(v):
+            return objective(unravel(v), *args)
+
         h = jax.hessian(f)(v)
         return jnp.linalg.solve(h, jax.grad(f)(v)), jnp.linalg.eigvalsh(h)[0]
 
-    q, lam = parts(v)
+    return parts
+
+
+def newton_certificate(objective, params, *args):
+    """``(|H^-1 g|_2, |H^-1 g|_inf, lambda_min(H))`` at ``params`` in the working dtype
+    (call under x64 for float64), ``H`` the exact Hessian (``jax.hessian``)."""
+    q, lam = _newton_fn(objective)(params, *args)
     q = np.asarray(q, np.float64)
     return float(np.linalg.norm(q)), float(np.max(np.abs(q))), float(lam)
 
