@@ -38,7 +38,15 @@ def test_mask_equals_indexing_and_weights(cp):
         f_index = H.grad_fn(case, d[idx], sub_k, names)
         vals = tuple(k[n] for n in names)
         sub = tuple(sub_k[n] for n in names)
+        # the indexed gradient's sensitivity to its inputs (its condition numbers), for
+        # the backward-error bound below: d g_j / d v_l and d g_j / d data
+        argn = tuple(range(len(names)))
+        dgdv = jax.jacfwd(jax.grad(f_index, argnums=argn), argnums=argn)(*sub)
+        floating = jnp.issubdtype(d.dtype, jnp.floating)
+        dgdd = (jax.jacfwd(lambda dd: jax.grad(H.grad_fn(case, dd, sub_k, names), argnums=argn)(*sub))(d[idx])
+                if floating else None)
         return {
+            "dgdv": dgdv, "dgdd": dgdd,
             "masked": jax.value_and_grad(f_mask, argnums=tuple(range(len(names))))(*vals),
             "indexed": jax.value_and_grad(f_index, argnums=tuple(range(len(names))))(*sub),
             "plain": H.call(case, "nll", d, k),
@@ -52,8 +60,21 @@ def test_mask_equals_indexing_and_weights(cp):
     tol = 8 * H.EPS32 * (np.sum(np.abs(r["none"])) + 1)  # sums in different orders
     (vm, gm), (vi, gi) = r["masked"], r["indexed"]
     assert abs(vm - vi) <= tol
-    for g_mask, g_index in zip(gm, gi):
-        np.testing.assert_allclose(g_mask[idx], g_index, rtol=1e-6, atol=1e-6)
+    sub = [np.asarray(k[n])[idx] for n in names]
+    for j, (g_mask, g_index) in enumerate(zip(gm, gi)):
+        # each entry is one observation's derivative; either computation is the exact one
+        # at inputs perturbed by a few eps32 (backward error), plus a few roundings of its
+        # value: 8 eps32 (|g| + |dg/dv| |v| + |dg/dy| |y|), twice (masked and indexed)
+        size = g_index.size
+        cond = np.abs(g_index).reshape(-1).astype(np.float64)
+        for l, v in enumerate(sub):
+            cond += np.abs(np.asarray(r["dgdv"][j][l], np.float64).reshape(size, -1)) @ np.abs(
+                v.astype(np.float64)).reshape(-1)
+        if r["dgdd"] is not None:
+            cond += np.abs(np.asarray(r["dgdd"][j], np.float64).reshape(size, -1)) @ np.abs(
+                np.asarray(d, np.float64)[idx]).reshape(-1)
+        bound = 2 * 8 * H.EPS32 * cond.reshape(g_index.shape)
+        assert np.all(np.abs(g_mask[idx] - g_index) <= bound), (names[j], g_mask[idx] - g_index, bound)
         assert np.all(np.delete(g_mask, idx, axis=0) == 0)
     assert abs(r["ones"] - r["plain"]) <= tol and abs(r["twice"] - 2 * r["plain"]) <= 2 * tol
     assert abs(r["mean"] - r["plain"] / d.shape[0]) <= tol / d.shape[0]
