@@ -72,6 +72,36 @@ def pytest_configure(config):
             "filterwarnings", "ignore:Error writing persistent compilation cache entry")
     if os.environ.get("NLLAX_TEST_COMPILES", "") not in ("", "0"):
         config.pluginmanager.register(_CompileCounter(), "nllax-compile-counter")
+    # The modules' order is ours (pytest_collection_modifyitems below), not xdist's
+    # default of "most tests first", which sends the notebooks (3 and 4 tests, each a
+    # kernel running a whole tutorial) to the end of the run, where they run alone.
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
+# The costliest modules first (CPU seconds on a cold cache, measured: docs/testing.md), so
+# that with `--dist loadfile` the two workers end together instead of one finishing a long
+# module while the other idles. The other modules follow, most tests first.
+SLOW_FIRST = (
+    "test_notebook_neural_networks.py",
+    "test_notebook.py",
+    "test_nist.py",
+    "test_harness_validity.py",
+    "test_harness_reference.py",
+    "test_multiprocess.py",
+    "test_harness_gradients.py",
+    "test_checked.py",
+    "test_harness_float32.py",
+    "test_harness_properties.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    count = collections.Counter(item.path for item in items)
+    # stable: the tests of one module keep their order
+    items.sort(key=lambda item: (rank.get(item.path.name, len(rank)), -count[item.path],
+                                 str(item.path)))
 
 
 class _CompileCounter:
