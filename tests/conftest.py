@@ -83,12 +83,15 @@ def pytest_configure(config):
 # that with `--dist loadfile` the two workers end together instead of one finishing a long
 # module while the other idles. The other modules follow, most tests first.
 SLOW_FIRST = (
-    "test_notebook_neural_networks.py",
+    "test_cli.py",  # its module fixture runs the whole report (the longest single step)
     "test_notebook.py",
+    "test_multiprocess.py",
+    "test_notebook_neural_networks.py",
+    "test_wrappers.py",
+    "test_bench_smoke.py",
     "test_nist.py",
     "test_harness_validity.py",
     "test_harness_reference.py",
-    "test_multiprocess.py",
     "test_harness_gradients.py",
     "test_checked.py",
     "test_harness_float32.py",
