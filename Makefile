@@ -2,7 +2,8 @@
 #   make demo   sets up .venv and runs the main job (the verification report)
 #   make test   sets up .venv and runs the test suite
 #   make test-fast   the inner loop: without the `slow` tests (NIST, notebooks)
-#   make test-xla2   the numeric core again under another XLA CPU configuration (CI runs it)
+#   make test-xla2   the numeric core again under another XLA CPU configuration (CI runs it):
+#                    fully optimised compiles, AVX code, one device
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -22,7 +23,10 @@ CORE := tests/test_harness_*.py tests/test_families.py tests/test_equivalences.p
 # Another XLA CPU configuration: one device instead of four, and code generated for AVX
 # without AVX2 and FMA (other roundings in exp, log, log1p...; SSE4_2 gives the same ones
 # but its code cannot convert float16), so that a tolerance that holds by the luck of one
-# machine's rounding fails here.
+# machine's rounding fails here. And XLA's default, fully optimised compiles: `make test`
+# compiles with `JAX_DISABLE_MOST_OPTIMIZATIONS=1` (tests/conftest.py; LLVM -O0, about a
+# fifth less CPU for the suite's thousands of small programs), so that between the two
+# passes both the optimised code users run and another code generation are tested.
 XLA2_FLAGS := --xla_cpu_max_isa=AVX
 
 $(STAMP): pyproject.toml
@@ -42,7 +46,7 @@ test-fast: $(STAMP)
 	$(PYTEST) -q -m "not slow"
 
 test-xla2: $(STAMP)
-	NLLAX_TEST_DEVICES=1 XLA_FLAGS="$(XLA2_FLAGS) $$XLA_FLAGS" $(PYTEST) -q $(CORE)
+	NLLAX_TEST_OPTIMIZE=1 NLLAX_TEST_DEVICES=1 XLA_FLAGS="$(XLA2_FLAGS) $$XLA_FLAGS" $(PYTEST) -q $(CORE)
 
 # OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (set on some processors here for old OpenBLAS builds)
 # slow a current NumPy/SciPy: unset for this command alone, so the baselines run at full speed.

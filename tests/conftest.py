@@ -15,6 +15,9 @@ it. ``NLLAX_TEST_JAX_CACHE=0`` turns it off, any other value names the directory
 The cache key covers the program, the XLA flags and the jaxlib version, so a changed flag
 or a new jaxlib compiles afresh.
 
+Cheap compiles (tests only): ``JAX_DISABLE_MOST_OPTIMIZATIONS=1`` unless
+``NLLAX_TEST_OPTIMIZE=1``, which ``make test-xla2`` sets (see below and docs/testing.md).
+
 ``NLLAX_TEST_COMPILES=1`` prints the number of XLA compiles and their seconds per test
 module at the end (run without xdist, ``-p no:xdist``, to see them).
 """
@@ -27,6 +30,17 @@ _DEVICES_FLAG = "--xla_force_host_platform_device_count"
 if _DEVICES_FLAG not in os.environ.get("XLA_FLAGS", ""):
     _n = int(os.environ.get("NLLAX_TEST_DEVICES", "4"))
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + f" {_DEVICES_FLAG}={_n}").strip()
+
+# Cheap compiles: the suite compiles thousands of small programs that each run for
+# microseconds, so XLA's backend optimisation (LLVM -O2 and its expensive passes) costs far
+# more than it saves. ``jax_disable_most_optimizations`` (backend optimisation level 0, no
+# expensive LLVM passes; the HLO passes still run) saves about a fifth of the CPU time of
+# the harness modules. Set through the environment, so the processes the tests start get
+# it too. ``NLLAX_TEST_OPTIMIZE=1`` keeps XLA's default, fully optimised compiles: the
+# second CI pass (``make test-xla2``) runs the numeric core that way, so the code users run
+# is tested too.
+if os.environ.get("NLLAX_TEST_OPTIMIZE", "") in ("", "0"):
+    os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
 
 _cache = os.environ.get("NLLAX_TEST_JAX_CACHE",
                         str(_ROOT / ".pytest_cache" / "jax-compilation-cache"))
@@ -58,6 +72,39 @@ def pytest_configure(config):
             "filterwarnings", "ignore:Error writing persistent compilation cache entry")
     if os.environ.get("NLLAX_TEST_COMPILES", "") not in ("", "0"):
         config.pluginmanager.register(_CompileCounter(), "nllax-compile-counter")
+    # The modules' order is ours (pytest_collection_modifyitems below), not xdist's
+    # default of "most tests first", which sends the notebooks (3 and 4 tests, each a
+    # kernel running a whole tutorial) to the end of the run, where they run alone.
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
+# The costliest modules first (CPU seconds on a cold cache, measured: docs/testing.md), so
+# that with `--dist loadfile` the two workers end together instead of one finishing a long
+# module while the other idles. The other modules follow, most tests first.
+SLOW_FIRST = (
+    "test_cli.py",  # its module fixture runs the whole report (the longest single step)
+    "test_notebook.py",
+    "test_multiprocess.py",
+    "test_notebook_neural_networks.py",
+    "test_wrappers.py",
+    "test_bench_smoke.py",
+    "test_nist.py",
+    "test_harness_validity.py",
+    "test_harness_reference.py",
+    "test_harness_gradients.py",
+    "test_checked.py",
+    "test_harness_float32.py",
+    "test_harness_properties.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    count = collections.Counter(item.path for item in items)
+    # stable: the tests of one module keep their order
+    items.sort(key=lambda item: (rank.get(item.path.name, len(rank)), -count[item.path],
+                                 str(item.path)))
 
 
 class _CompileCounter:
