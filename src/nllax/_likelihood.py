@@ -316,6 +316,18 @@ class Likelihood:
     def constant_jacobian(self, x, unravel, args):
         """``{name: (m, d)}``: the predictor's Jacobian when it is affine in the parameters
         (then it is computed once per fit), else None."""
+        affine = self._affine(x, unravel, args)
+        if affine is None:
+            return None
+        _, jac, u = affine
+        return {k: (jnp.zeros(u[k].shape + x.shape, x.dtype) if j is None else j)
+                for k, j in jac.items()}
+
+    def _affine(self, x, unravel, args):
+        """``(observation shape, Jacobian blocks, predicted parameters at x)`` when the NLL
+        is elementwise in the predicted parameters and the predictor is affine in the
+        parameters (a block is None for a parameter that does not depend on them), else
+        None."""
         y, *covariates = args
         shape = self._obs_shape(x, unravel, args)
         if not self._elementwise(x, unravel, args, shape):
@@ -324,8 +336,7 @@ class Likelihood:
         if not _is_affine(flat, x, tuple(covariates)):
             return None
         jac, u = _affine_jacobian(lambda x: flat(x, *covariates), x)
-        return {k: (jnp.zeros(u[k].shape + x.shape, x.dtype) if j is None else j)
-                for k, j in jac.items()}
+        return shape, jac, u
 
     def affine_plan(self, x, unravel, args, *, weights=None, where=None):
         """The loop invariants of the one-pass evaluation (:meth:`value_grad_curvature`
@@ -335,14 +346,11 @@ class Likelihood:
         parameters (then ``u = u0 + J (x - x0)`` exactly), with the observations, weights
         and mask, raveled and cut into blocks of rows (the last one padded with copies
         of the last observation, masked out)."""
-        y, *covariates = args
-        shape = self._obs_shape(x, unravel, args)
-        if not self._elementwise(x, unravel, args, shape):
+        affine = self._affine(x, unravel, args)
+        if affine is None:
             return None
-        flat = lambda x, *cov: self._predict_flat(x, unravel, cov, shape)  # noqa: E731
-        if not _is_affine(flat, x, tuple(covariates)):
-            return None
-        jac, u0 = _affine_jacobian(lambda x: flat(x, *covariates), x)
+        shape, jac, u0 = affine
+        y = args[0]
         if all(j is None for j in jac.values()):
             return None
         try:
