@@ -384,3 +384,21 @@ def test_one_pass_evaluation_matches_the_direct_one(x64, monkeypatch, lik, rows)
     for a, b in zip(got, want):
         np.testing.assert_allclose(a, b, rtol=64 * EPS64, atol=64 * EPS64 * np.max(np.abs(b)))
     np.testing.assert_allclose(got[2], exact, rtol=1e-12, atol=1e-12 * np.max(np.abs(exact)))
+
+
+def test_expected_information_ignores_a_masked_observation(x64):
+    # `where` is exactly indexing: an observation whose expected information is infinite
+    # (rate 0 under the identity link: 1/rate) and is masked out contributes exactly 0,
+    # not inf * 0 = NaN.
+    X, rng = _design(20, 3, 5)
+    X = np.abs(X) + 0.5
+    y = rng.poisson(X @ np.array([1.0, 0.5, 0.5])).astype(float)
+    X[7] = 0.0  # rate 0 here
+    where = np.arange(20) != 7
+    beta = jnp.asarray([1.0, 0.5, 0.5])
+    masked = POISSON_ID.information(beta, jnp.asarray(y), jnp.asarray(X), kind="expected",
+                                    where=jnp.asarray(where))
+    indexed = POISSON_ID.information(beta, jnp.asarray(y[where]), jnp.asarray(X[where]),
+                                     kind="expected")
+    # the same sums in the same order but for one exact zero term: a few eps
+    np.testing.assert_allclose(masked, indexed, rtol=8 * 20 * EPS64)

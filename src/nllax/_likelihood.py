@@ -67,6 +67,36 @@ def _expected_curvature(family: Any, u: dict[str, jax.Array]) -> dict[str, jax.A
     return {name: jnp.asarray(info[name])}
 
 
+def _derivatives(vg, u, names, info=None):
+    """``(NLL, gradient in u, W)`` from ``vg = value_and_grad`` of the summed NLL terms at
+    the predicted parameters ``u``: ``W = {a: {b: d2/du_a du_b}}`` per observation, the
+    expected information ``info`` of the one predicted parameter where given, else the
+    observed curvature by one JVP of ``vg`` per predicted parameter (value, gradient and
+    W's columns from one trace of the NLL)."""
+    if info is not None:
+        f, grad_u = vg(u)
+        (name,) = names
+        return f, grad_u, {name: {name: info}}
+    w = {}
+    for b in names:
+        ones = {k: (jnp.ones_like(v) if k == b else jnp.zeros_like(v)) for k, v in u.items()}
+        (f, grad_u), (_, col) = jax.jvp(vg, (u,), (ones,))
+        for a in names:
+            w.setdefault(a, {})[b] = col[a]
+    return f, grad_u, w
+
+
+def _weighted_information(info, shape, dtype, weights=None, where=None):
+    """Per-observation expected information broadcast to ``shape``, times the weights,
+    and exactly 0 where ``where`` is False (also for a non-finite value there)."""
+    info = jnp.broadcast_to(info, shape).astype(dtype)
+    if weights is not None:
+        info = info * jnp.broadcast_to(jnp.asarray(weights, dtype), shape)
+    if where is not None:
+        info = jnp.where(jnp.broadcast_to(where, shape), info, 0.0)
+    return info
+
+
 def _is_affine(fn: Callable, x: jax.Array, rest: tuple) -> bool:
     """Whether ``fn(x, *rest)`` is affine in ``x``: its JVP's tangent output does not
     depend on ``x`` (a liveness walk over the jaxpr; an equation counts as using all of
@@ -399,28 +429,14 @@ class Likelihood:
                 return jnp.sum(terms)
 
             u = {k: u0[k] + jac[k] @ dx for k in names}
-            vg = jax.value_and_grad(total)
             e = _expected_curvature(self.family, {**u, **const}) if kind == "expected" else None
+            info = None
             if e is not None and names == list(e):
-                f, grad_u = vg(u)
-                (name,) = names
-                info = jnp.broadcast_to(e[name], y.shape).astype(x.dtype)
-                if "weights" in rw:
-                    info = info * rw["weights"].astype(x.dtype)
-                if "where" in rw:
-                    info = jnp.where(rw["where"], info, 0.0)
+                info = _weighted_information(e[names[0]], y.shape, x.dtype,
+                                             rw.get("weights"), rw.get("where"))
                 if mask is not None:
                     info = jnp.where(mask, info, 0.0)
-                w = {name: {name: info}}
-            else:  # observed: one JVP of (value, gradient) per predicted parameter, so
-                # that value, gradient and W's columns come from one trace of the NLL
-                w = {}
-                for b in names:
-                    ones = {k: (jnp.ones_like(v) if k == b else jnp.zeros_like(v))
-                            for k, v in u.items()}
-                    (f, grad_u), (_, col) = jax.jvp(vg, (u,), (ones,))
-                    for a in names:
-                        w.setdefault(a, {})[b] = col[a]
+            f, grad_u, w = _derivatives(jax.value_and_grad(total), u, names, info)
             # J'[WJ, g]: one (d, d+1) product per predicted parameter, on a block that
             # is still in cache
             gh = sum(
@@ -480,27 +496,14 @@ class Likelihood:
             uu = {k: v.reshape(shape) for k, v in u.items()}
             return jnp.sum(self.family.nll(y, **uu, reduction="none", **rw))
 
-        vg = jax.value_and_grad(total)
         e = None
         if kind == "expected":
             e = _expected_curvature(self.family, {k: v.reshape(shape) for k, v in u.items()})
+        info = None
         if e is not None:
-            f, grad_u = vg(u)
-            (name,) = names
-            scale = jnp.ones(shape, x.dtype)
-            if weights is not None:
-                scale = scale * jnp.broadcast_to(jnp.asarray(weights, x.dtype), shape)
-            if where is not None:
-                scale = jnp.where(jnp.broadcast_to(where, shape), scale, 0.0)
-            info = jnp.broadcast_to(e[name], shape).astype(x.dtype) * scale
-            w = {name: {name: info.reshape(-1)}}
-        else:  # observed: one JVP of (value, gradient) per predicted parameter
-            w = {}
-            for b in names:
-                ones = {k: (jnp.ones_like(v) if k == b else jnp.zeros_like(v)) for k, v in u.items()}
-                (f, grad_u), (_, col) = jax.jvp(vg, (u,), (ones,))
-                for a in names:
-                    w.setdefault(a, {})[b] = col[a]
+            info = _weighted_information(e[names[0]], shape, x.dtype, weights,
+                                         where).reshape(-1)
+        f, grad_u, w = _derivatives(jax.value_and_grad(total), u, names, info)
         if jac is None:
             jac = jax.jacfwd(flat)(x)
         # g = sum_a J_a' grad_a and B = sum_ab J_a' diag(W_ab) J_b, each one product over
