@@ -392,21 +392,18 @@ def _on_device(plan: _Plan, dev, dtype) -> _OnDevice:
 
 def _fit_row(programs, plan: _Plan, theta0, which, data: _OnDevice):
     """``nllax.fit(plan.objective, theta0, which, X, y, noise)`` with the defaults: what
-    ``nllax.fit`` does outside jit (``_fit._setup``, then ``_fit._solve_impl``'s two
-    compiled steps), each compiled step called through ``programs``
-    (:mod:`nllax._report_programs`): the same programs, kept for the next run."""
+    ``nllax.fit`` does outside jit (``_fit._setup``, then ``_fit._solve_impl``), its two
+    compiled steps called through ``programs`` (:mod:`nllax._report_programs`): the same
+    programs, kept for the next run."""
     from nllax import _fit
 
-    config, params0, options, controls, _, _ = _fit._setup(
-        plan.objective, theta0, (which, data.X, data.y, data.noise))
     args = (which, data.X, data.y, data.noise)
+    config, params0, options, controls, _, _ = _fit._setup(plan.objective, theta0, args)
     parts = (plan.members, config.solver, config.progress)
-    res, degenerate = programs.call("fit", parts, _fit._run, params0, args, options,
-                                    controls, config=config)
-    if bool(degenerate):  # as nllax.fit: compiled only for the fits that need it
-        res = programs.call("polish", parts, _fit._polish, res, args, options, controls,
-                            config=config)
-    return res
+    return _fit._solve_impl(
+        config, params0, args, options, controls,
+        run=lambda *a, **k: programs.call("fit", parts, _fit._run, *a, **k),
+        polish=lambda *a, **k: programs.call("polish", parts, _fit._polish, *a, **k))
 
 
 def _check_row(name: str, eq, plan: _Plan | str, dev, dtype_name: str,

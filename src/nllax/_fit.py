@@ -367,15 +367,20 @@ def _polish_impl(newton, args, options, controls, *, config):
 _polish = jax.jit(_polish_impl, static_argnames=("config",))
 
 
-def _solve_impl(config, params0, args, options, controls):
-    res, degenerate = _run(params0, args, options, controls, config=config)
+def _solve_impl(config, params0, args, options, controls, run=None, polish=None):
+    """The loop, then the polish where the loop says so. ``run`` / ``polish`` stand in
+    for the compiled :func:`_run` / :func:`_polish` (``nllax report`` passes the same
+    programs kept in its cache)."""
+    run = _run if run is None else run
+    polish = _polish if polish is None else polish
+    res, degenerate = run(params0, args, options, controls, config=config)
     if isinstance(degenerate, jax.core.Tracer):  # under jit/vmap/grad
         return lax.cond(
-            degenerate, lambda r: _polish(r, args, options, controls, config=config),
+            degenerate, lambda r: polish(r, args, options, controls, config=config),
             lambda r: r, res,
         )
     # compiled only for the (rare) fits that need it
-    return _polish(res, args, options, controls, config=config) if bool(degenerate) else res
+    return polish(res, args, options, controls, config=config) if bool(degenerate) else res
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
