@@ -7,6 +7,7 @@ injected by monkeypatching `nllax.equivalences` where a test needs only one row.
 
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 import types
@@ -397,6 +398,20 @@ def test_the_key_follows_the_sources_the_row_and_the_shapes(monkeypatch, tmp_pat
     assert progs.key("measure", (broken, cli._linear), (x,))[0] != key
     monkeypatch.setattr(P, "_TAG", "another nllax source")
     assert progs.key("measure", (eq, cli._linear), (x,))[0] != key
+    # machine code for this CPU and these compiler flags: another CPU (a cache folder on a
+    # shared home) or other XLA flags is another tag
+    def fresh_tag():
+        monkeypatch.setattr(P, "_TAG", None)
+        return P.source_tag()
+
+    tag, cpu = fresh_tag(), P._cpu_identity
+    monkeypatch.setattr(P, "_cpu_identity", lambda: "another CPU")
+    assert fresh_tag() != tag
+    monkeypatch.setattr(P, "_cpu_identity", cpu)
+    assert fresh_tag() == tag
+    monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", "") + " --xla_cpu_max_isa=AVX")
+    assert fresh_tag() != tag
+    monkeypatch.setattr(P, "_TAG", None)
     # an object without a stable fingerprint, or data on no device, are not stored
     assert progs.key("measure", (object(),), (x,)) is None
     assert progs.key("measure", (eq, cli._linear), (jnp.ones(3),)) is None

@@ -85,10 +85,28 @@ def source_tag() -> str:
                 v = getattr(sys.modules.get(pkg), "__version__", "?")
             h.update(f"{pkg} {v}\n".encode())
         h.update(f"{nllax.__version__} {sys.version} {platform.machine()}\n".encode())
+        # The executables are machine code for this CPU and these compiler settings: a
+        # cache folder shared between hosts (a network home) must not hand an AVX-512
+        # program to a CPU without it, nor one compiled under other XLA flags.
+        h.update(f"{_cpu_identity()}\n{os.environ.get('XLA_FLAGS', '')}\n".encode())
+        h.update(f"{os.environ.get('JAX_DISABLE_MOST_OPTIMIZATIONS', '')}\n".encode())
         root = pathlib.Path(nllax.__file__).resolve().parent
         h.update(source_digest(root).encode())
         _TAG = h.hexdigest()
     return _TAG
+
+
+def _cpu_identity() -> str:
+    """The CPU's model and instruction-set flags (Linux: /proc/cpuinfo), else what
+    :mod:`platform` knows."""
+    try:
+        lines = pathlib.Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return f"{platform.processor()} {platform.platform()}"
+    keep = sorted({ln.strip() for ln in lines
+                   if ln.split(":")[0].strip() in ("model name", "flags", "Features",
+                                                   "CPU part", "vendor_id")})
+    return hashlib.sha256("\n".join(keep).encode()).hexdigest()
 
 
 def source_digest(root: pathlib.Path) -> str:
