@@ -64,34 +64,30 @@ def _dec(v) -> decimal.Decimal:
     return D(float(v))
 
 
-def gamma_logpdf(y, mean, dispersion) -> np.ndarray:
-    """log of the gamma density with shape 1/phi and scale mu phi, 60 digits."""
-    y, mean, dispersion = np.broadcast_arrays(*(np.asarray(a, np.float64)
-                                                for a in (y, mean, dispersion)))
+def _gamma_logpdf(y, loc, dispersion, log_theta) -> np.ndarray:
+    """log of the gamma density with shape k = 1/phi and scale theta, 60 digits, where
+    ``log_theta(loc, phi)`` gives log theta in decimal from the location argument."""
+    y, loc, dispersion = np.broadcast_arrays(*(np.asarray(a, np.float64)
+                                               for a in (y, loc, dispersion)))
     out = np.empty(y.shape)
     with decimal.localcontext(_CTX):
         for i in np.ndindex(y.shape):
-            yy, mu, phi = _dec(y[i]), _dec(mean[i]), _dec(dispersion[i])
+            yy, ll, phi = _dec(y[i]), _dec(loc[i]), _dec(dispersion[i])
             k = 1 / phi
-            theta = mu * phi
-            out[i] = float((k - 1) * yy.ln() - yy / theta - k * theta.ln() - ln_gamma(k))
+            lt = log_theta(ll, phi)
+            out[i] = float((k - 1) * yy.ln() - yy / lt.exp() - k * lt - ln_gamma(k))
     return out
+
+
+def gamma_logpdf(y, mean, dispersion) -> np.ndarray:
+    """log of the gamma density with shape 1/phi and scale mu phi, 60 digits."""
+    return _gamma_logpdf(y, mean, dispersion, lambda mu, phi: (mu * phi).ln())
 
 
 def gamma_logpdf_log_mean(y, log_mean, dispersion) -> np.ndarray:
     """As :func:`gamma_logpdf` with mu = exp(log_mean) taken in decimal (exactly the
     float64 log-mean, not its rounded exponential)."""
-    y, log_mean, dispersion = np.broadcast_arrays(*(np.asarray(a, np.float64)
-                                                    for a in (y, log_mean, dispersion)))
-    out = np.empty(y.shape)
-    with decimal.localcontext(_CTX):
-        for i in np.ndindex(y.shape):
-            yy, eta, phi = _dec(y[i]), _dec(log_mean[i]), _dec(dispersion[i])
-            k = 1 / phi
-            log_theta = eta + phi.ln()
-            out[i] = float((k - 1) * yy.ln() - yy / log_theta.exp() - k * log_theta
-                           - ln_gamma(k))
-    return out
+    return _gamma_logpdf(y, log_mean, dispersion, lambda eta, phi: eta + phi.ln())
 
 
 def tweedie_log_series_full(y: float, phi: float, p: float) -> float:
