@@ -131,6 +131,7 @@ from jax.flatten_util import ravel_pytree
 
 from nllax import _solvers as S
 from nllax._likelihood import likelihood_of
+from nllax._trust import TrustRegion
 
 __all__ = ["FitError", "FitResult", "FitStatus", "fit"]
 
@@ -448,7 +449,7 @@ def _choose_solver(objective, solver, optimizer, batch_size):
             )
         return S.Minibatch(solver, int(batch_size))
     if solver is None:
-        return S.GaussNewton() if likelihood_of(objective) is not None else S.Newton()
+        return TrustRegion() if likelihood_of(objective) is not None else S.Newton()
     if isinstance(solver, S.Solver):
         return solver
     if isinstance(solver, optax.GradientTransformation):

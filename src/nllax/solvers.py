@@ -14,5 +14,6 @@ from nllax._solvers import GaussNewton as GaussNewton
 from nllax._solvers import Newton as Newton
 from nllax._solvers import Optax as Optax
 from nllax._solvers import Solver as Solver
+from nllax._trust import TrustRegion as TrustRegion
 
-__all__ = ["GaussNewton", "Newton", "Optax", "Solver"]
+__all__ = ["GaussNewton", "Newton", "Optax", "Solver", "TrustRegion"]
