@@ -1,0 +1,135 @@
+"""nllax.solvers.TrustRegion: the trust-region subproblem, the default-solver rule, fits.
+
+The NIST StRD problems (tests/test_nist.py, bench/NIST.md) are its main end-to-end check.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import nllax
+from nllax._trust import _subproblem
+
+EPS64 = float(np.finfo(np.float64).eps)
+
+
+def _kkt(h, g, p, lam):
+    """Residual of the trust-region optimality conditions (Moré & Sorensen 1983): p is a
+    global minimiser of g.p + p.h.p/2 over ||p|| <= ||p|| iff (h + lam I) p = -g with
+    lam >= 0 and h + lam I positive semi-definite."""
+    n = len(g)
+    a = h + lam * np.eye(n)
+    return np.linalg.norm(a @ p + g), np.linalg.eigvalsh(a)[0]
+
+
+@pytest.mark.parametrize("shift", [0.5, -0.7], ids=["definite", "indefinite"])
+def test_subproblem_meets_the_optimality_conditions_on_the_boundary(x64, shift):
+    rng = np.random.default_rng(0)
+    q, _ = np.linalg.qr(rng.normal(size=(4, 4)))
+    e = np.array([0.0, 0.3, 1.0, 2.0]) + shift  # eigenvalues; the second case has e_min < 0
+    h = q @ np.diag(e) @ q.T
+    g = rng.normal(size=4)
+    delta = 0.1 * np.linalg.norm(g) / np.max(np.abs(e))  # well inside ||H^{-1} g||
+    p, lam = (np.asarray(v) for v in _subproblem(jnp.asarray(h), jnp.asarray(g), delta))
+    # on the boundary to within the 10% that the solver asks for
+    assert abs(np.linalg.norm(p) - delta) <= 0.1 * delta
+    assert lam >= max(0.0, -e[0])
+    res, emin = _kkt(h, g, p, float(lam))
+    # p = -V (e + lam)^{-1} V'g is computed from the eigendecomposition: backward error a
+    # few eps times ||h|| ||p|| + ||g|| (4 x 4, well separated shifted eigenvalues)
+    assert res <= 100 * EPS64 * (np.linalg.norm(h, 2) * np.linalg.norm(p) + np.linalg.norm(g))
+    assert emin >= -100 * EPS64 * np.linalg.norm(h, 2)
+
+
+def test_subproblem_interior_step_is_the_newton_step(x64):
+    h = np.array([[2.0, 0.5], [0.5, 1.0]])
+    g = np.array([1.0, -1.0])
+    newton = -np.linalg.solve(h, g)
+    p, lam = _subproblem(jnp.asarray(h), jnp.asarray(g), 10.0 * np.linalg.norm(newton))
+    assert float(lam) == 0.0
+    # eigendecomposition vs LU solve of a 2 x 2 matrix of condition ~3: a few eps
+    np.testing.assert_allclose(np.asarray(p), newton, rtol=0, atol=100 * EPS64 * np.linalg.norm(newton))
+
+
+def test_subproblem_hard_case_reaches_the_boundary(x64):
+    # the gradient is orthogonal to the eigenvector of the negative eigenvalue: the
+    # solution has lam = -e_min = 1 and p = (+-sqrt(delta^2 - 1/9), -1/3)
+    h = np.diag([-1.0, 2.0])
+    g = np.array([0.0, 1.0])
+    delta = 2.0
+    p, lam = (np.asarray(v) for v in _subproblem(jnp.asarray(h), jnp.asarray(g), delta))
+    np.testing.assert_allclose(lam, 1.0, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(p[1], -1.0 / 3.0, rtol=1e-12)
+    np.testing.assert_allclose(abs(p[0]), np.sqrt(delta**2 - 1.0 / 9.0), rtol=1e-12)
+
+
+# -- the default-solver rule
+
+_EXP = nllax.Likelihood(nllax.gaussian, lambda b, x: {"loc": b[0] * jnp.exp(-b[1] * x)})
+_POIS = nllax.Likelihood(nllax.poisson, lambda b, x: {"log_rate": b[0] + b[1] * x})
+
+
+def _exp_data():
+    x = np.linspace(0.0, 4.0, 20)
+    noise = 0.01 * np.sin(7.0 * x)  # deterministic, not white: the fit has residuals
+    return jnp.asarray(2.0 * np.exp(-0.7 * x) + noise), jnp.asarray(x)
+
+
+def test_default_for_a_nonlinear_predictor_is_the_trust_region(x64):
+    y, x = _exp_data()
+    b0 = jnp.array([1.0, 0.1])
+    default = nllax.fit(_EXP, b0, y, x)
+    trust = nllax.fit(_EXP, b0, y, x, solver=nllax.solvers.TrustRegion())
+    assert bool(default.converged)
+    assert int(default.steps) == int(trust.steps)
+    np.testing.assert_array_equal(np.asarray(default.params), np.asarray(trust.params))
+    # the same minimiser as the damped Gauss-Newton iteration: both stop within
+    # tol = eps**(2/3) (relative, per parameter) of it; 1e-8 leaves room for the
+    # conditioning of J'J here (< 1e2)
+    damped = nllax.fit(_EXP, b0, y, x, solver=nllax.solvers.GaussNewton())
+    np.testing.assert_allclose(np.asarray(default.params), np.asarray(damped.params), rtol=1e-8)
+
+
+def test_affine_predictor_keeps_the_damped_gauss_newton_iteration(x64):
+    x = jnp.linspace(-1.0, 1.0, 30)
+    y = jnp.round(jnp.exp(0.3 + 0.8 * x) + 0.4 * jnp.cos(5 * x))
+    b0 = jnp.zeros(2)
+    default = nllax.fit(_POIS, b0, y, x)
+    damped = nllax.fit(_POIS, b0, y, x, solver=nllax.solvers.GaussNewton())
+    assert bool(default.converged)
+    assert int(default.steps) == int(damped.steps)  # the very same iteration
+    np.testing.assert_array_equal(np.asarray(default.params), np.asarray(damped.params))
+    # forced onto the trust region, the GLM reaches the same MLE (within tol each)
+    trust = nllax.fit(_POIS, b0, y, x, solver=nllax.solvers.TrustRegion(trust_affine=True))
+    assert bool(trust.converged)
+    np.testing.assert_allclose(np.asarray(trust.params), np.asarray(damped.params), rtol=1e-8)
+
+
+def test_non_finite_trial_points_are_rejected(x64):
+    # log(b1) is NaN for b1 < 0; the region's first step from b1 = 0.05 can cross zero,
+    # and a NaN trial point must only shrink the region
+    lik = nllax.Likelihood(nllax.gaussian, lambda b, x: {"loc": jnp.log(b[1]) + b[0] * x})
+    x = jnp.linspace(0.0, 1.0, 10)
+    y = jnp.log(3.0) + 2.0 * x
+    r = nllax.fit(lik, jnp.array([0.0, 0.05]), y, x)
+    assert bool(r.converged)
+    # exact data: the MLE is (2, 3); tol = eps**(2/3) = 3.7e-11 relative per parameter
+    np.testing.assert_allclose(np.asarray(r.params), [2.0, 3.0], rtol=1e-9)
+
+
+def test_non_finite_start_is_reported(x64):
+    lik = nllax.Likelihood(nllax.gaussian, lambda b, x: {"loc": jnp.log(b[1]) + b[0] * x})
+    x = jnp.linspace(0.0, 1.0, 10)
+    r = nllax.fit(lik, jnp.array([0.0, -1.0]), x, x)
+    assert int(r.status) == nllax.FitStatus.NONFINITE
+
+
+def test_trust_region_runs_under_jit_and_vmap(x64):
+    y, x = _exp_data()
+    b0 = jnp.array([[1.0, 0.1], [3.0, 1.5]])
+    fit = jax.jit(jax.vmap(lambda b: nllax.fit(_EXP, b, y, x).params))
+    out = np.asarray(fit(b0))
+    ref = np.asarray(nllax.fit(_EXP, b0[0], y, x).params)
+    # both starts converge to the same minimiser, each within tol = 3.7e-11 relative
+    np.testing.assert_allclose(out, np.stack([ref, ref]), rtol=1e-8)
