@@ -12,7 +12,9 @@ progress chunks and ``throw=``. The default solver is chosen from the objective:
   :class:`~nllax.solvers.GaussNewton`, the damped iteration on :math:`J^\top W J` built
   from the family's per-observation curvature and the predictor's Jacobian (one pass over
   the data per step; the exact Hessian when the predictor is affine, i.e. Newton's method
-  for a GLM);
+  for a GLM); when the predictor is nonlinear in the parameters,
+  :class:`~nllax.solvers.TrustRegion`, the same :math:`J^\top W J` in a Moré trust
+  region (``nllax._trust``; it reaches all 54 NIST StRD starts within the default budget);
 * any other callable: :class:`~nllax.solvers.Newton`, the same damped iteration on the
   exact Hessian (``jax.hessian`` of the flattened parameters).
 
@@ -551,8 +553,9 @@ def fit(
         set); derivatives of the estimate with respect to them are available (module
         docstring).
       solver: a ``nllax.solvers`` solver (``Newton()``, ``GaussNewton()``,
-        ``Optax(opt)``) or any optax transformation; default: ``GaussNewton()`` for a
-        Likelihood, ``Newton()`` otherwise.
+        ``Optax(opt)``) or any optax transformation; default: ``TrustRegion()`` for a
+        Likelihood (which is ``GaussNewton()``'s iteration when the predictor is affine),
+        ``Newton()`` otherwise.
       optimizer: alias of ``solver`` for an optax transformation (the wave-1 keyword).
       max_steps: iteration budget (default 1000 for the damped solvers, 10000 for optax;
         for the stochastic mode it caps ``epochs * (n // batch_size)``).

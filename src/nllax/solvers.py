@@ -5,6 +5,9 @@
 * :class:`GaussNewton`: the same iteration on :math:`J^\\top W J` for a
   :class:`nllax.Likelihood` (the default for those; exact Newton for affine predictors,
   Fisher scoring with ``curvature="expected"``).
+* :class:`TrustRegion`: Gauss–Newton on :math:`J^\top W J` in a Moré (1978) trust
+  region, the default for a :class:`nllax.Likelihood` whose predictor is nonlinear
+  (for an affine one it runs :class:`GaussNewton`'s iteration).
 * :class:`Optax`: any optax transformation (``fit(optimizer=opt)`` wraps it).
 * :class:`Solver`: the interface (``init`` / ``step`` / ``terminate`` / ``postprocess``
   on a NamedTuple state) for writing another one.
