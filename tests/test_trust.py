@@ -49,7 +49,8 @@ def test_subproblem_interior_step_is_the_newton_step(x64):
     p, lam = _subproblem(jnp.asarray(h), jnp.asarray(g), 10.0 * np.linalg.norm(newton))
     assert float(lam) == 0.0
     # eigendecomposition vs LU solve of a 2 x 2 matrix of condition ~3: a few eps
-    np.testing.assert_allclose(np.asarray(p), newton, rtol=0, atol=100 * EPS64 * np.linalg.norm(newton))
+    atol = 100 * EPS64 * np.linalg.norm(newton)
+    np.testing.assert_allclose(np.asarray(p), newton, rtol=0, atol=atol)
 
 
 def test_subproblem_hard_case_reaches_the_boundary(x64):

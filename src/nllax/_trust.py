@@ -47,6 +47,7 @@ there (``trust_affine=True`` uses the trust region anyway).
 from __future__ import annotations
 
 import dataclasses
+import weakref
 from typing import Any, NamedTuple
 
 import jax
@@ -56,6 +57,11 @@ from jax import lax
 from nllax import _solvers as S
 
 __all__ = ["TrustRegion"]
+
+
+# fit objective -> GaussNewton's loop invariants, from TrustRegion.init to the _prepare of
+# the GaussNewton.init it calls (one entry at a time, removed when read)
+_PREPARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 class _TrustState(NamedTuple):
@@ -156,27 +162,21 @@ class TrustRegion(S.GaussNewton):
     factor: float = 1.0
     trust_affine: bool = False
 
-    def _trust(self, fn, params, args) -> bool:
-        """At trace time: whether this fit uses the trust region."""
-        if self.trust_affine:
-            return True
-        from jax.flatten_util import ravel_pytree
-
-        from nllax._likelihood import _is_affine
-
-        lik = self._lik(fn)
-        x, unravel = ravel_pytree(params)
-        shape = lik._obs_shape(x, unravel, args)
-        if not lik._elementwise(x, unravel, args, shape):
-            return False
-        flat = lambda x, *cov: lik._predict_flat(x, unravel, cov, shape)  # noqa: E731
-        return not _is_affine(flat, x, tuple(args[1:]))
+    def _prepare(self, fn, x, unravel, args):
+        # GaussNewton's loop invariants, computed once per trace: `init` computes them to
+        # choose the iteration and hands them on here (GaussNewton.init asks again)
+        extra = _PREPARED.pop(fn, None)
+        return super()._prepare(fn, x, unravel, args) if extra is None else extra
 
     def init(self, fn, params, args, options, tol):
-        if not self._trust(fn, params, args):
-            return super().init(fn, params, args, options, tol)
+        # At trace time: the trust region unless GaussNewton found an affine predictor
+        # (its one-pass plan) or the NLL is not elementwise in the predicted parameters
         x0, unravel, _, dtype = self._flat(fn, params, args)
-        extra = self._prepare(fn, x0, unravel, args)
+        extra = super()._prepare(fn, x0, unravel, args)
+        if not self.trust_affine and ("plan" in extra
+                                      or not self._lik(fn)._elementwise(x0, unravel, args)):
+            _PREPARED[fn] = extra
+            return super().init(fn, params, args, options, tol)
         f0, g0, h0 = self._evaluate(fn, x0, unravel, args, extra)
         h0 = h0.astype(dtype)
         ok0 = jnp.isfinite(f0) & jnp.all(jnp.isfinite(g0)) & jnp.all(jnp.isfinite(h0))
