@@ -26,10 +26,17 @@ The radius follows the ratio :math:`\rho` of the actual to the predicted decreas
 :math:`\mu \in [0.1, 0.5]` from a quadratic interpolation of the objective along
 :math:`p`; :math:`\rho \ge 3/4`, or a step inside the region (:math:`\lambda = 0`) with
 :math:`\rho \ge 1/4`: :math:`\Delta \leftarrow 2\|Dp\|`. The first radius is
-``factor * ||D x0||`` (``factor = 1``; 1 if that is 0), then at most the first step's
-length. Acceptance, the per-parameter convergence test and the rounding-level rules are
-those of the damped solvers (``nllax._solvers``): accept when :math:`\rho > 10^{-4}` (or,
-at rounding level, when the gradient halves); converged when the undamped step
+``factor * ||D x0||`` (``factor = 1``; ``factor`` itself if that is 0), then at most the
+first step's length; no decrease inside a region below ``eps * (||D x|| + 1)`` stops the
+fit (converged at rounding level, or ``NONFINITE`` if the trial points were not finite
+and the gradient is not small). Acceptance and the per-parameter convergence test are
+those of the damped solvers (``nllax._solvers``): accept when :math:`\rho > 10^{-4}`, or,
+at rounding level (:math:`|\Delta f| \le 16\epsilon|f|`, or both the actual and the
+predicted decrease below :math:`10^3\epsilon|f|`), when the scaled gradient norm
+:math:`\|g/c\|` decreases (not "halves", as in the damped solvers: Gauss–Newton
+converges only linearly on a problem with residuals, and a constant such as the Gaussian
+NLL's :math:`(n/2)\log 2\pi` can put the last digits of ``0.5 * SSE`` below rounding:
+NIST MGH09); converged when the undamped step
 :math:`q = -B^{-1}g` and the gradient are small for every parameter
 (:math:`|q_i| \le \mathrm{tol}(|\theta_i| + 1/c_i)`, :math:`|g_i|/c_i \le
 \mathrm{tol}(c_i|\theta_i| + 1)`, :math:`c_i = \sqrt{|B_{ii}|}` now), ``q`` then taken.
