@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import nllax
-from nllax._trust import _subproblem
+from nllax._fit import _choose_solver, _Objective
+from nllax._trust import _subproblem, _TrustState
 
 EPS64 = float(np.finfo(np.float64).eps)
 
@@ -67,6 +68,14 @@ def test_subproblem_hard_case_reaches_the_boundary(x64):
 
 # -- the default-solver rule
 
+
+def _iteration(lik, params, *args):
+    """The state type the default solver's init builds for this fit (at trace time)."""
+    solver = _choose_solver(lik.nll, None, None, None)
+    assert isinstance(solver, nllax.solvers.TrustRegion)
+    fn = _Objective(lik.nll, jnp.result_type(params))
+    return type(jax.eval_shape(lambda b: solver.init(fn, b, args, {}, 1e-6), params))
+
 _EXP = nllax.Likelihood(nllax.gaussian, lambda b, x: {"loc": b[0] * jnp.exp(-b[1] * x)})
 _POIS = nllax.Likelihood(nllax.poisson, lambda b, x: {"log_rate": b[0] + b[1] * x})
 
@@ -80,6 +89,7 @@ def _exp_data():
 def test_default_for_a_nonlinear_predictor_is_the_trust_region(x64):
     y, x = _exp_data()
     b0 = jnp.array([1.0, 0.1])
+    assert _iteration(_EXP, b0, y, x) is _TrustState
     default = nllax.fit(_EXP, b0, y, x)
     trust = nllax.fit(_EXP, b0, y, x, solver=nllax.solvers.TrustRegion())
     assert bool(default.converged)
@@ -96,6 +106,7 @@ def test_affine_predictor_keeps_the_damped_gauss_newton_iteration(x64):
     x = jnp.linspace(-1.0, 1.0, 30)
     y = jnp.round(jnp.exp(0.3 + 0.8 * x) + 0.4 * jnp.cos(5 * x))
     b0 = jnp.zeros(2)
+    assert _iteration(_POIS, b0, y, x) is not _TrustState  # GaussNewton's damped state
     default = nllax.fit(_POIS, b0, y, x)
     damped = nllax.fit(_POIS, b0, y, x, solver=nllax.solvers.GaussNewton())
     assert bool(default.converged)
