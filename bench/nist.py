@@ -453,11 +453,12 @@ still need more than 1000 steps; an exact-Hessian trust region was tried and los
 start 1 to a step along negative curvature into a flat region).
 
 The trust region's route is not robust to its details. With the first radius
-`factor * ||D x0||`, all 54 starts: `factor` 1 (the default) and 2; 53/54: 0.5 and 0.1
-(MGH10 start 1 ends on a plateau where the model underflows to 0, `b1 < 0`, `x + b3 < 0`;
-the gradient vanishes there, so the fit reports CONVERGED, at 0 digits) and 10 (MGH09
-start 1 at MAX_STEPS); with 100 (MINPACK's default factor) MGH10 start 1 ends NONFINITE
-at 0 digits (the hard starts only). Halving the radius after a poor step instead of
+`factor * ||D x0||`, all 54 starts pass with `factor` 1 (the default) and 2; 53/54 with
+0.5 (MGH10 start 1 ends on a plateau where the model underflows to 0, `b1 < 0`,
+`x + b3 < 0`; the gradient vanishes there, so the fit reports CONVERGED, at 0 digits) and
+with 10 (MGH09 start 1 at MAX_STEPS). On the four hard starts alone (BoxBOD, MGH09, MGH10,
+MGH17, start 1): with 0.1 MGH10 ends on the same plateau, with 100 (MINPACK's default
+factor) it ends NONFINITE at 0 digits. Halving the radius after a poor step instead of
 MINPACK's interpolated factor in [0.1, 0.5] sends MGH17 start 1 past 1000 steps. The
 defaults here (`factor=1`, MINPACK's update) pass all 54; at
 rounding level (the Gaussian NLL's constant `(n/2) log(2 pi)` dominates `0.5 * SSE` for
