@@ -436,9 +436,10 @@ WHY_SLOW = """
 ### What changed: a trust region for nonlinear predictors
 
 Before, the default for both forms was the damped iteration (Levenberg-Marquardt damping
-of Newton's or the Gauss-Newton step), and 52/54 starts converged within the default
-budget (MGH10 and MGH17 from start 1 did not, in either form; as a likelihood, the damped
-Gauss-Newton iteration also stopped MGH17 start 1 as "converged" at 0 digits). Now
+of Newton's or the Gauss-Newton step): 52/54 starts for `0.5 * SSE` (table above), 51/54
+for the likelihood (`solver=nllax.solvers.GaussNewton()`, measured on all 54: MGH10 start
+1 at MAX_STEPS; MGH17 and BoxBOD start 1 reported CONVERGED at 0 digits, e.g. MGH17 at
+`b5 = 2.7e4`, where `exp(-x b5)` underflows and the gradient is exactly 0). Now
 `nllax.fit`'s default for a `Likelihood` whose predictor is nonlinear in the parameters is
 `nllax.solvers.TrustRegion`: Gauss-Newton (`J'WJ`) in a trust region `||D p|| <= Delta`
 (Moré 1978: `D` the running maximum of `sqrt|B_ii|`, the column norms of `J` for least
@@ -449,8 +450,10 @@ another route than the damped iteration: MGH10 start 1 converges in 339 steps, M
 start 1 in 571, the slowest start (Bennett5 start 1) in 649. GLMs (affine predictors) keep
 the damped Gauss-Newton iteration (exact Newton there, `bench/glm.py`); a plain callable
 keeps `Newton`, the damped iteration on the exact Hessian (table above: the two starts
-still need more than 1000 steps; an exact-Hessian trust region was tried and lost MGH10
-start 1 to a step along negative curvature into a flat region).
+still need more than 1000 steps). An exact-Hessian trust region, tried in a NumPy
+prototype (not kept), was worse: with the first radius `||D x0||` it failed MGH10, MGH17
+and Eckerle4 from start 1 and Bennett5 from start 2; with `100 ||D x0||` its first steps
+along negative curvature took MGH10 start 1 onto a flat region.
 
 The trust region's route is not robust to its details. With the first radius
 `factor * ||D x0||`, all 54 starts pass with `factor` 1 (the default) and 2; 53/54 with
