@@ -451,7 +451,8 @@ start 1 in 571, the slowest start (Bennett5 start 1) in 649. GLMs (affine predic
 the damped Gauss-Newton iteration (exact Newton there, `bench/glm.py`); a plain callable
 keeps `Newton`, the damped iteration on the exact Hessian (table above: the two starts
 still need more than 1000 steps). An exact-Hessian trust region, tried in a NumPy
-prototype (not kept), was worse: with the first radius `||D x0||` it failed MGH10, MGH17
+prototype (not kept) on six hard problems, was worse: with the first radius `||D x0||`
+it failed MGH10, MGH17
 and Eckerle4 from start 1 and Bennett5 from start 2; with `100 ||D x0||` its first steps
 along negative curvature took MGH10 start 1 onto a flat region.
 
