@@ -444,8 +444,9 @@ for the likelihood (`solver=nllax.solvers.GaussNewton()`, measured on all 54: MG
 `nllax.solvers.TrustRegion`: Gauss-Newton (`J'WJ`) in a trust region `||D p|| <= Delta`
 (Moré 1978: `D` the running maximum of `sqrt|B_ii|`, the column norms of `J` for least
 squares; `Delta` from the ratio of actual to predicted decrease; the subproblem solved on
-the small `d x d` matrix by an eigendecomposition and safeguarded Newton iterations on
-`1/||D p(lambda)|| - 1/Delta`; first radius `||D x0||`). Its first, large steps take
+the small `d x d` matrix by an eigendecomposition and a bisection on the LM parameter
+`lambda` until `||D p(lambda)||` is within 10% of `Delta`; first radius `||D x0||`). Its
+first, large steps take
 another route than the damped iteration: MGH10 start 1 converges in 339 steps, MGH17
 start 1 in 571, the slowest start (Bennett5 start 1) in 649. GLMs (affine predictors) keep
 the damped Gauss-Newton iteration (exact Newton there, `bench/glm.py`); a plain callable
