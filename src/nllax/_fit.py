@@ -102,6 +102,9 @@ optimizer object and it does not retrace; ``max_steps``, ``tol``, ``epochs``, ``
 ``optax.adam(lr)`` per call compiles again. To change a learning rate without recompiling,
 build the optimizer once with ``optax.inject_hyperparams`` and pass
 ``hyperparams={"learning_rate": lr}``. The curvature is traced once per compiled loop.
+On the CPU the fit programs are compiled with XLA's classic LLVM IR emitters
+(``xla_cpu_use_fusion_emitters=False``, where this XLA knows the option): a fit loop is
+~50 small kernels, and these compile in about 0.6x the CPU time (``bench/FIT_LOOP.md``).
 
 **Progress** (``progress=True``, needs ``tqdm``: ``pip install nllax[progress]``): the
 loop runs in chunks of ``progress_every`` iterations (an inner ``while_loop`` with no host
@@ -349,7 +352,62 @@ def _run_impl(params0, args, options, controls, *, config):
     return res, degenerate
 
 
-_run = jax.jit(_run_impl, static_argnames=("config",))
+# XLA's CPU compiler options for the fit programs: the classic LLVM IR emitters instead of
+# the MLIR fusion emitters compile a fit loop in about 0.6x the CPU time (the loop has
+# ~50 small kernels, and each costs a fixed compile overhead) and run it as fast (measured:
+# bench/FIT_LOOP.md). Only where this XLA knows the option and the backend is the CPU.
+_XLA_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
+
+
+@functools.cache
+def _compiler_options() -> dict | None:
+    if jax.default_backend() != "cpu":
+        return None
+    try:  # one tiny compile, once per process
+        jax.jit(lambda x: x + 1, compiler_options=_XLA_OPTIONS).lower(np.float32(0)).compile()
+    except Exception:  # noqa: BLE001  (an XLA without the option: its defaults)
+        return None
+    return _XLA_OPTIONS
+
+
+def _top_level() -> bool:
+    """Whether no transformation is tracing (compiler options are for top-level jits only:
+    a nested one raises); False where this JAX does not say."""
+    try:
+        from jax._src import core as _core
+
+        return bool(_core.trace_state_clean())
+    except Exception:  # noqa: BLE001  (a JAX without it: no options, as under jit)
+        return False
+
+
+class _Program:
+    """``jax.jit(fn, static_argnames=("config",))`` with :func:`_compiler_options` when
+    called outside any transformation, the plain jit inside one (the enclosing program's
+    options apply there); built on first use, so importing nllax compiles nothing.
+    ``lower`` as for a jit (top level)."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self._jits = {}
+        functools.update_wrapper(self, fn)
+
+    def _get(self, top: bool):
+        jit = self._jits.get(top)
+        if jit is None:
+            options = _compiler_options() if top else None
+            jit = self._jits[top] = jax.jit(self.fn, static_argnames=("config",),
+                                            compiler_options=options)
+        return jit
+
+    def __call__(self, *args, **kwargs):
+        return self._get(_top_level())(*args, **kwargs)
+
+    def lower(self, *args, **kwargs):
+        return self._get(_top_level()).lower(*args, **kwargs)
+
+
+_run = _Program(_run_impl)
 
 _POLISH = S.Optax(optax.lbfgs(), stall=10, keep_best=True)
 
@@ -373,7 +431,7 @@ def _polish_impl(newton, args, options, controls, *, config):
     )
 
 
-_polish = jax.jit(_polish_impl, static_argnames=("config",))
+_polish = _Program(_polish_impl)
 
 
 def _solve_impl(config, params0, args, options, controls, run=None, polish=None):
