@@ -104,6 +104,9 @@ optimizer object and it does not retrace; ``max_steps``, ``tol``, ``epochs``, ``
 ``optax.adam(lr)`` per call compiles again. To change a learning rate without recompiling,
 build the optimizer once with ``optax.inject_hyperparams`` and pass
 ``hyperparams={"learning_rate": lr}``. The curvature is traced once per compiled loop.
+On the CPU the fit programs are compiled with XLA's classic LLVM IR emitters
+(``xla_cpu_use_fusion_emitters=False``, where this XLA knows the option): a fit loop is
+~50 small kernels, and these compile in about 0.6x the CPU time (``bench/FIT_LOOP.md``).
 
 **Progress** (``progress=True``, needs ``tqdm``: ``pip install nllax[progress]``): the
 loop runs in chunks of ``progress_every`` iterations (an inner ``while_loop`` with no host
@@ -203,6 +206,12 @@ class FitResult(NamedTuple):
 
 def _as_params(params0: Any) -> Any:
     def leaf(x):
+        if isinstance(x, jax.Array) and not isinstance(x, jax.core.Tracer) and not x.weak_type:
+            if not jnp.issubdtype(x.dtype, jnp.floating):
+                raise TypeError(
+                    f"nllax.fit: params0 leaves must be floating arrays, got dtype {x.dtype}"
+                )
+            return x  # already a strong-dtype array: no copy, no dispatch
         a = jnp.asarray(x)
         if not jnp.issubdtype(a.dtype, jnp.floating):
             raise TypeError(
@@ -303,7 +312,9 @@ def _loop(solver, fn, params0, args, options, controls, progress):
     fin = jnp.isfinite(state.value) & S.tree_finite(state.grad) & S.tree_finite(params0)
     status = jnp.where(fin, solver.terminate(fn, params0, args, options, state, tol), S.NONFINITE)
     status = jnp.where((status == _RUNNING) & (budget <= 0), S.MAX_STEPS, status)
-    last = (params0, state.value, state.grad)
+    # the last finite point; a solver whose iterates are always finite needs no copy
+    track = not solver.finite_iterates
+    last = (params0, state.value, state.grad) if track else ()
     carry = (params0, state, jnp.asarray(0, jnp.int32), status.astype(jnp.int32), last)
 
     def cond(carry):
@@ -313,20 +324,21 @@ def _loop(solver, fn, params0, args, options, controls, progress):
         params, state, it, _, last = carry
         params, state = solver.step(fn, params, args, options, state, tol)
         it = it + 1
-        fin = jnp.isfinite(state.value) & S.tree_finite(state.grad) & S.tree_finite(params)
-        last = S.select(fin, (params, state.value, state.grad), last)
         verdict = solver.terminate(fn, params, args, options, state, tol)
-        status = jnp.where(
-            ~fin, S.NONFINITE,
-            jnp.where(verdict != _RUNNING, verdict,
-                      jnp.where(it >= budget, S.MAX_STEPS, _RUNNING)),
-        ).astype(jnp.int32)
-        return params, state, it, status, last
+        status = jnp.where(verdict != _RUNNING, verdict,
+                           jnp.where(it >= budget, S.MAX_STEPS, _RUNNING))
+        if track:
+            fin = jnp.isfinite(state.value) & S.tree_finite(state.grad) & S.tree_finite(params)
+            last = S.select(fin, (params, state.value, state.grad), last)
+            status = jnp.where(~fin, S.NONFINITE, status)
+        return params, state, it, status.astype(jnp.int32), last
 
-    _, state, it, status, last = _while(
+    params, state, it, status, last = _while(
         cond, body, carry, progress, controls.every, controls.token,
         lambda c: (c[2], c[1].value),
     )
+    if not track:
+        last = (params, state.value, state.grad)
     # `last` is the current point whenever that is finite
     params, value, grad, status = solver.postprocess(fn, last, args, options, state, tol, status)
     return FitResult(params, value, S.tree_norm(grad), it, status), state
@@ -343,7 +355,62 @@ def _run_impl(params0, args, options, controls, *, config):
     return res, degenerate
 
 
-_run = jax.jit(_run_impl, static_argnames=("config",))
+# XLA's CPU compiler options for the fit programs: the classic LLVM IR emitters instead of
+# the MLIR fusion emitters compile a fit loop in about 0.6x the CPU time (the loop has
+# ~50 small kernels, and each costs a fixed compile overhead) and run it as fast (measured:
+# bench/FIT_LOOP.md). Only where this XLA knows the option and the backend is the CPU.
+_XLA_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
+
+
+@functools.cache
+def _compiler_options() -> dict | None:
+    if jax.default_backend() != "cpu":
+        return None
+    try:  # one tiny compile, once per process
+        jax.jit(lambda x: x + 1, compiler_options=_XLA_OPTIONS).lower(np.float32(0)).compile()
+    except Exception:  # noqa: BLE001  (an XLA without the option: its defaults)
+        return None
+    return _XLA_OPTIONS
+
+
+def _top_level() -> bool:
+    """Whether no transformation is tracing (compiler options are for top-level jits only:
+    a nested one raises); False where this JAX does not say."""
+    try:
+        from jax._src import core as _core
+
+        return bool(_core.trace_state_clean())
+    except Exception:  # noqa: BLE001  (a JAX without it: no options, as under jit)
+        return False
+
+
+class _Program:
+    """``jax.jit(fn, static_argnames=("config",))`` with :func:`_compiler_options` when
+    called outside any transformation, the plain jit inside one (the enclosing program's
+    options apply there); built on first use, so importing nllax compiles nothing.
+    ``lower`` as for a jit (top level)."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self._jits = {}
+        functools.update_wrapper(self, fn)
+
+    def _get(self, top: bool):
+        jit = self._jits.get(top)
+        if jit is None:
+            options = _compiler_options() if top else None
+            jit = self._jits[top] = jax.jit(self.fn, static_argnames=("config",),
+                                            compiler_options=options)
+        return jit
+
+    def __call__(self, *args, **kwargs):
+        return self._get(_top_level())(*args, **kwargs)
+
+    def lower(self, *args, **kwargs):
+        return self._get(_top_level()).lower(*args, **kwargs)
+
+
+_run = _Program(_run_impl)
 
 _POLISH = S.Optax(optax.lbfgs(), stall=10, keep_best=True)
 
@@ -367,7 +434,7 @@ def _polish_impl(newton, args, options, controls, *, config):
     )
 
 
-_polish = jax.jit(_polish_impl, static_argnames=("config",))
+_polish = _Program(_polish_impl)
 
 
 def _solve_impl(config, params0, args, options, controls, run=None, polish=None):
@@ -479,6 +546,18 @@ def _check_minibatch_args(args, batch_size):
     return n
 
 
+def _host(v, dtype):
+    """A control value as a NumPy scalar array when it is a host number (the compiled call
+    takes it without a dispatch of its own), else as a JAX array (a traced ``tol``)."""
+    if isinstance(v, (int, float, np.number, np.ndarray)):
+        return np.asarray(v, dtype)
+    return jnp.asarray(v, dtype)
+
+
+def _has_tracer(tree) -> bool:
+    return any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(tree))
+
+
 def _setup(objective, params0, args, solver=None, optimizer=None, max_steps=None, tol=None,
            batch_size=None, epochs=1, key=None, hyperparams=None, progress=False,
            progress_every=None):
@@ -515,8 +594,8 @@ def _setup(objective, params0, args, solver=None, optimizer=None, max_steps=None
         every = max(1, budget // 50)
     token = next(_TOKENS) if progress else 0
     controls = _Controls(
-        jnp.asarray(max_steps, jnp.int32), jnp.asarray(tol, dtype),
-        jnp.asarray(max(int(every), 1), jnp.int32), jnp.asarray(token, jnp.int32),
+        _host(max_steps, np.int32), _host(tol, dtype),
+        _host(max(int(every), 1), np.int32), _host(token, np.int32),
     )
     config = _Config(objective, slv, bool(progress))
     return config, params0, options, controls, budget, token
@@ -588,6 +667,9 @@ def fit(
         objective, params0, args, solver, optimizer, max_steps, tol, batch_size, epochs,
         key, hyperparams, progress, progress_every)
 
+    # Outside any transformation there is nothing to differentiate: the custom_jvp wrapper
+    # (about half of a small fit's Python overhead, 0.5 ms) is skipped; same program.
+    solve = _solve if _has_tracer((params0, args, options, controls)) else _solve_impl
     if progress:
         try:
             import tqdm
@@ -596,14 +678,14 @@ def fit(
         with _BARS_LOCK:
             _BARS[token] = tqdm.tqdm(total=budget, desc="nllax.fit", leave=False)
         try:
-            result = _solve(config, params0, args, options, controls)
+            result = solve(config, params0, args, options, controls)
             jax.block_until_ready(result)
             jax.effects_barrier()
         finally:
             with _BARS_LOCK:
                 _BARS.pop(token).close()
     else:
-        result = _solve(config, params0, args, options, controls)
+        result = solve(config, params0, args, options, controls)
 
     if throw and not isinstance(result.status, jax.core.Tracer):
         status = FitStatus(int(result.status))

@@ -251,6 +251,7 @@ class Programs:
         """``(key, device)`` of the entry, or ``None`` when ``parts`` has no stable
         fingerprint or the arguments are not arrays, committed to one device."""
         import jax
+        import numpy as np
 
         try:
             fp = ",".join(self._fingerprint(p) for p in parts)
@@ -260,6 +261,9 @@ class Programs:
         avals = []
         devices = set()
         for x in leaves:
+            if isinstance(x, np.ndarray):  # a host scalar (fit's controls): uncommitted
+                avals.append(f"{x.dtype}{tuple(x.shape)}w0")
+                continue
             if not isinstance(x, jax.Array):
                 return None
             avals.append(f"{x.dtype}{tuple(x.shape)}w{int(getattr(x, 'weak_type', False))}")

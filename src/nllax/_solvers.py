@@ -76,6 +76,10 @@ class Solver:
     """
 
     default_max_steps: int = 1000
+    # True when ``step`` only ever moves to points whose value, gradient and parameters are
+    # finite (a non-finite trial is a rejection) and says NONFINITE itself otherwise: then
+    # the loop keeps no copy of the last finite point and tests no finiteness per step.
+    finite_iterates: bool = False
 
     def default_tol(self, dtype) -> float:
         return float(jnp.finfo(dtype).eps) ** 0.5
@@ -121,15 +125,6 @@ class _DampedState(NamedTuple):
     extra: Any  # solver-specific loop invariants (Gauss-Newton: the constant Jacobian)
 
 
-def _per_coordinate_small(v, x, c, tol):
-    """Every coordinate of ``v`` (a step) is below ``tol`` relative to the parameter, in
-    units of the curvature scale ``c = sqrt(|H_ii|)``: ``c_i |v_i| <= tol (c_i |x_i| + 1)``,
-    i.e. ``|v_i| <= tol (|x_i| + 1/c_i)``. ``1/c_i`` is the parameter's marginal standard
-    error when the objective is an NLL: a parameter whose value is 0 is then resolved to
-    ``tol`` standard errors, any other to ``tol`` relative."""
-    return jnp.all(c * jnp.abs(v) <= tol * (c * jnp.abs(x) + 1.0))
-
-
 @dataclasses.dataclass(frozen=True)
 class _Damped(Solver):
     """Levenberg–Marquardt-damped Newton iteration on a curvature matrix ``B``: the
@@ -142,6 +137,7 @@ class _Damped(Solver):
     default_max_steps = 1000
     eager = False
     optimistic = False
+    finite_iterates = True  # a trial point is accepted only when all of it is finite
 
     def default_tol(self, dtype) -> float:
         return float(jnp.finfo(dtype).eps) ** (2.0 / 3.0)
@@ -211,18 +207,22 @@ class _Damped(Solver):
                 lambda x: state.hess,
                 x,
             )
-        ok_h = jnp.all(jnp.isfinite(h))
+        # The scalar logic below is written so that XLA compiles it to few kernels: the
+        # per-coordinate reductions that can run together are one reduction over stacked
+        # rows (each reduction is a kernel of its own, and each kernel costs compile time
+        # and a launch per step).
+        ok_h = jnp.isfinite(jnp.max(jnp.abs(h)))  # (a NaN or an inf anywhere)
         hd = jnp.abs(jnp.diag(h))
-        d = jnp.where(state.stale & ok_h, jnp.maximum(state.d, hd), state.d)
+        # (where the curvature is not finite the step ends NONFINITE whatever d holds)
+        d = jnp.where(state.stale, jnp.maximum(state.d, hd), state.d)
 
         # Damping scale: Jacobi scaling by the running max of the diagonal; a zero
         # curvature direction (MAE) gets a floor, an all-zero diagonal gets 1.
-        dmax = jnp.max(d)
-        d_eff = jnp.where(dmax > 0, jnp.maximum(d, eps * dmax), jnp.ones_like(d))
-        s = jnp.sqrt(d_eff)
         # Convergence scale: the *current* diagonal, so that a large curvature met far
         # from the optimum cannot make the test lax there (the running max can).
-        hmax = jnp.max(hd)
+        dmax, hmax = jnp.max(jnp.stack([d, hd]), axis=1)
+        d_eff = jnp.where(dmax > 0, jnp.maximum(d, eps * dmax), jnp.ones_like(d))
+        s = jnp.sqrt(d_eff)
         c = jnp.sqrt(jnp.where(hmax > 0, jnp.maximum(hd, eps * hmax), jnp.ones_like(hd)))
 
         # The damped step and the undamped Newton step, in one batched Cholesky solve
@@ -232,26 +232,28 @@ class _Damped(Solver):
         chol = jnp.linalg.cholesky(a)
         rhs = jnp.broadcast_to((-g / s)[:, None], (2, n, 1))
         sol = jax.scipy.linalg.cho_solve((chol, True), rhs)[..., 0] / s
+        valid = jnp.all(jnp.isfinite(sol), axis=1)
+        sol = jnp.where(valid[:, None], sol, 0.0)  # a failed solve is no step
         p, q = sol[0], sol[1]
-        valid_p = jnp.all(jnp.isfinite(p))
-        p = jnp.where(valid_p, p, jnp.zeros_like(p))
-        valid_q = jnp.all(jnp.isfinite(q))
-        q = jnp.where(valid_q, q, jnp.zeros_like(q))
+        valid_p, valid_q = valid[0], valid[1]
 
         # Convergence, per parameter. The undamped Newton step q estimates the distance
         # to the optimum; its relative size r_q (the largest |q_i| / (|x_i| + 1/c_i))
         # and the last step's r_prev predict the error left after taking q:
         # r_q * (r_q / r_prev) (linear contraction; it over-estimates a quadratic one).
         # When that is below tol, q is taken, and the fit has converged if the gradient
-        # at the new point is small per parameter: |g_i|/c_i <= tol (c_i |x_i| + 1).
-        def grad_small_at(gv, xv):
-            return jnp.all(jnp.abs(gv) / c <= tol * (c * jnp.abs(xv) + 1.0))
-
-        def rel(v):
-            return jnp.max(jnp.abs(v) / (jnp.abs(x) + 1.0 / c))
-
-        grad_small = ok_h & grad_small_at(g, x)
-        r_q = rel(q)
+        # at the new point is small per parameter: |g_i|/c_i <= tol (c_i |x_i| + 1),
+        # i.e. its relative size r_g = max |g_i| / (c_i (c_i |x_i| + 1)) <= tol.
+        # A step v is small per parameter when its relative size max |v_i| / (|x_i| + 1/c_i)
+        # is <= tol, i.e. c_i |v_i| <= tol (c_i |x_i| + 1) for every i. 1/c_i is the
+        # parameter's marginal standard error when the objective is an NLL: a parameter
+        # whose value is 0 is then resolved to tol standard errors, any other to tol
+        # relative.
+        scale = jnp.abs(x) + 1.0 / c
+        r_q, r_pd, r_g = jnp.max(
+            jnp.stack([jnp.abs(q) / scale, jnp.abs(p) / scale, jnp.abs(g) / (c * c * scale)]),
+            axis=1)
+        grad_small = ok_h & (r_g <= tol)
         # (no previous step: r_prev = 0, the ratio is inf and the prediction is r_q)
         predicted = r_q * jnp.minimum(1.0, r_q / state.r_prev)
         # (and q itself below sqrt(tol): the prediction needs the asymptotic regime)
@@ -261,9 +263,12 @@ class _Damped(Solver):
         # was). Near the optimum this removes the slow decay of lambda by 1/3 per step.
         undamped = candidate | (state.trusted & ok_h & valid_q)
         p = jnp.where(undamped, q, p)
+        r_p = jnp.where(undamped, r_q, r_pd)  # the relative size of the step taken
         valid_p = valid_p | undamped
 
-        pred = -(g @ p + 0.5 * p @ (h @ p))
+        # g'p, p'Hp and |s p|^2 in one reduction
+        gp, php, pp = jnp.sum(jnp.stack([g * p, p * (h @ p), jnp.square(s * p)]), axis=1)
+        pred = -(gp + 0.5 * php)
         xt = x + p
         if self.eager:
             ft, gt, ht = self._evaluate(fn, xt, unravel, args, state.extra)
@@ -271,12 +276,16 @@ class _Damped(Solver):
         else:
             ft, gt = jax.value_and_grad(f)(xt)
             ht = h
-        ok_t = jnp.isfinite(ft) & jnp.all(jnp.isfinite(gt))
+        # in units of the curvature scale, so that one parameter on a large scale cannot
+        # hide the others (its gradient's rounding noise dominates the plain norm); the
+        # trial point's relative gradient is NaN unless its gradient and coordinates are
+        # all finite (0 * inf is NaN), so it is also the finiteness test of the trial
+        gs, gst = g / c, gt / c
+        gn2, gnt2 = jnp.sum(jnp.stack([gs * gs, gst * gst]), axis=1)
+        r_gt = jnp.max(jnp.abs(gst) / (c * (jnp.abs(xt) + 1.0 / c)) + 0.0 * xt)
+        ok_t = jnp.isfinite(ft) & jnp.isfinite(r_gt)
         actual = fx - ft
         rho = actual / jnp.where(pred > 0, pred, 1.0)
-        # in units of the curvature scale, so that one parameter on a large scale cannot
-        # hide the others (its gradient's rounding noise dominates the plain norm)
-        gn, gnt = jnp.linalg.norm(g / c), jnp.linalg.norm(gt / c)
         # at rounding level f cannot tell better from worse; a halved gradient can. Rounding
         # level: |f(x) - f(x + p)| within 16 eps |f|, or, when the predicted decrease is
         # itself not measurable (below 1e3 eps |f|, as for the lambda jump below), within
@@ -285,34 +294,30 @@ class _Damped(Solver):
         unmeasurable = 1e3 * eps * jnp.abs(fx)
         at_rounding = (jnp.abs(actual) <= 16 * eps * jnp.abs(fx)) | (
             (pred <= unmeasurable) & (jnp.abs(actual) <= unmeasurable))
-        polish = at_rounding & (gnt <= 0.5 * gn)
+        polish = at_rounding & (gnt2 <= 0.25 * gn2)  # |gt/c| <= |g/c| / 2
         accept = ok_h & valid_p & ok_t & (pred > 0) & ((rho > 1e-4) | polish)
         # a rejected step that is small says "converged" only if the undamped step is small
         # too (a damped step is small whenever lambda is large); the damped one where the
         # curvature is singular
-        small = jnp.where(valid_q, _per_coordinate_small(q, x, c, tol),
-                          valid_p & _per_coordinate_small(p, x, c, tol))
+        small = jnp.where(valid_q, r_q <= tol, valid_p & (r_p <= tol))
         # (a rejected q leaves the error at x, about r_q: then r_q itself must be small)
-        at_optimum = candidate & jnp.where(accept, grad_small_at(gt, xt),
-                                           grad_small & (r_q <= tol))
+        at_optimum = candidate & jnp.where(accept, r_gt <= tol, grad_small & (r_q <= tol))
 
         shrink = jnp.maximum(1.0 / 3.0, 1.0 - (2.0 * jnp.clip(rho, 0.0, 1.0) - 1.0) ** 3)
         # after a rejection lambda must at least reach the curvature along the step (the
         # Rayleigh quotient in scaled space), or a tiny lambda needs many doublings to bite
-        ps = s * p
-        pp = ps @ ps
-        curv = jnp.abs(p @ (h @ p)) / jnp.where(pp > 0, pp, 1.0)
+        curv = jnp.abs(php) / jnp.where(pp > 0, pp, 1.0)
         measurable = pred > 1e3 * eps * jnp.abs(fx)  # not a rejection at rounding level
-        lam_rej = jnp.maximum(lam * nu, jnp.where(valid_p & measurable & (pp > 0), curv, 0.0))
-        lam_next = jnp.where(accept, lam * shrink, jnp.minimum(lam_rej, lam_max))
-        stuck = (~accept) & (lam >= lam_max)
-        nu = jnp.where(accept, 2.0, jnp.minimum(2.0 * nu, 2.0**20)).astype(dtype)
+        curv = jnp.where(valid_p & measurable & (pp > 0), curv, 0.0)
         # after a failed trusted (undamped) try the damped step is tried next, with lambda
         # raised to the curvature along the failed step only (no growth factor)
         failed_try = undamped & ~candidate & ~accept
-        lam_try = jnp.maximum(lam, jnp.where(valid_p & measurable & (pp > 0), curv, 0.0))
-        lam_next = jnp.where(failed_try, jnp.minimum(lam_try, lam_max), lam_next)
-        nu = jnp.where(failed_try, state.nu, nu)
+        lam_next = jnp.where(
+            accept, lam * shrink,
+            jnp.minimum(jnp.maximum(jnp.where(failed_try, lam, lam * nu), curv), lam_max))
+        stuck = (~accept) & (lam >= lam_max)
+        nu = jnp.where(failed_try, nu,
+                       jnp.where(accept, 2.0, jnp.minimum(2.0 * nu, 2.0**20))).astype(dtype)
 
         blocked = (~accept) & (state.blocked | ~ok_t)
         status = jnp.where(
@@ -332,7 +337,7 @@ class _Damped(Solver):
             x, jnp.where(accept, ft, fx), jnp.where(accept, gt, g),
             jnp.where(accept, ht, h), d,
             lam_next.astype(dtype), nu, accept, _i32(status), blocked,
-            jnp.where(accept, rel(p), state.r_prev).astype(dtype),
+            jnp.where(accept, r_p, state.r_prev).astype(dtype),
             accept & (rho > 0.75) & self.optimistic, state.extra,
         )
         return unravel(x), new
