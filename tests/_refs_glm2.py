@@ -94,7 +94,7 @@ def tweedie_log_series_full(y: float, phi: float, p: float) -> float:
     """log W(y, phi, p) by the whole series in float64: every term from j = 1 to
     j_max + 60 sqrt(j_max / (p - 1) + 1) + 200 (beyond which the terms, concave in j with
     a width ~ sqrt((p - 1) j_max), are below e^-1000 of the largest), summed by
-    ``logsumexp``. Independent of nllax's 128-node window."""
+    ``logsumexp``. Independent of nllax's windowed series (src/nllax/tweedie.py)."""
     from scipy.special import gammaln, logsumexp
 
     a = (2 - p) / (p - 1)

@@ -59,7 +59,7 @@ _LOG_2PI = math.log(2.0 * math.pi)
 
 @jax.custom_jvp
 def _poisson_dev(k, eta):
-    return 2.0 * M.bd0(k, jnp.exp(eta), eta)
+    return M.bd0(k, jnp.exp(eta), eta, times=2.0)
 
 
 @_poisson_dev.defjvp
@@ -131,8 +131,8 @@ E.register(E.Equivalence(
 
 def _binomial_dev_value(k, n, z):
     log_n = jnp.log(n)
-    return 2.0 * (M.bd0(k, n * jax.nn.sigmoid(z), log_n + jax.nn.log_sigmoid(z))
-                  + M.bd0(n - k, n * jax.nn.sigmoid(-z), log_n + jax.nn.log_sigmoid(-z)))
+    return (M.bd0(k, n * jax.nn.sigmoid(z), log_n + jax.nn.log_sigmoid(z), times=2.0)
+            + M.bd0(n - k, n * jax.nn.sigmoid(-z), log_n + jax.nn.log_sigmoid(-z), times=2.0))
 
 
 @jax.custom_jvp

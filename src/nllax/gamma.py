@@ -66,17 +66,30 @@ _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 stirlerr = M.stirlerr_real
 
 
+# terms of Loader's series sum_j v^(2j+1) / (2j+1) kept for |v| <= 1/3 (x in [1/2, 2]):
+# the first neglected one is below (1/9)^J of the leading term: J = 9 gives 2.6e-9
+# (float32, eps 1.2e-7), J = 18 gives 6.6e-18 (float64, eps 2.2e-16)
+_RATIO_TERMS = {2: 9, 4: 9, 8: 18}
+
+
 def ratio_deviance(x, log_x):
     r""":math:`x - 1 - \log x \ge 0` without cancellation near :math:`x = 1`: Loader's
-    ``bd0(1, x)`` (its series in :math:`v = (x-1)/(x+1)`) for :math:`|v| < 0.1`;
-    :math:`u - \mathrm{log1p}(u)`, :math:`u = x - 1` (exact), for :math:`x \in [1/2, 2]`
-    (cancellation at most ~10x there, where ``x - 1 - log x`` would lose 60x in float32);
-    :math:`x - 1 - \log x` with the given ``log_x`` beyond."""
-    near = jnp.abs(x - 1.0) < 0.1 * (x + 1.0)
+    ``bd0(1, x)`` series, :math:`(1 - x)v + 2\sum_{j\ge1} v^{2j+1}/(2j+1)`,
+    :math:`v = (1-x)/(1+x)`, for :math:`x \in [1/2, 2]` (:math:`|v| \le 1/3`; ``1 - x``
+    exact there, every term positive but the sum's, which is at most 1/9 of the first);
+    :math:`x - 1 - \log x` with the given ``log_x`` beyond (cancellation at most 3.6x at
+    the ends). Two branches and a select last: one elementwise loop on XLA:CPU (the
+    three-branch form, with ``u - log1p(u)`` between, split into several buffers)."""
     mid = (x >= 0.5) & (x <= 2.0)
-    u = jnp.where(mid, x - 1.0, jnp.zeros((), x.dtype))
-    return jnp.where(near, M.bd0(jnp.ones_like(x), x, log_x),
-                     jnp.where(mid, u - jnp.log1p(u), (x - 1.0) - log_x))
+    xs = jnp.where(mid, x, jnp.ones((), x.dtype))
+    d = 1.0 - xs
+    v = d / (1.0 + xs)
+    v2 = v * v
+    poly = jnp.zeros((), x.dtype)
+    for j in range(_RATIO_TERMS[jnp.dtype(x.dtype).itemsize], 0, -1):
+        poly = poly * v2 + 1.0 / (2 * j + 1)
+    series = d * v + 2.0 * v * v2 * poly
+    return jnp.where(mid, series, (x - 1.0) - log_x)
 
 
 def _ratio(y, mean):

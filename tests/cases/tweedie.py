@@ -62,7 +62,7 @@ def _magnitude(y, log_mean, dispersion, power):
 def _integrate(density, params):
     """P(y = 0) plus the integral over y > 0. Near 0 the density behaves like y^(a - 1)
     (a = (2 - p)/(p - 1)): that part is integrated with QUADPACK's algebraic weight.
-    The harness's ``density`` is eager (~20 ms a call through the 128-term window, and
+    The harness's ``density`` is eager (~25 ms a call through the series window, and
     QUADPACK needs ~2000 calls here): the same nllax.tweedie.log_prob is used jitted."""
     import jax
     import jax.numpy as jnp
