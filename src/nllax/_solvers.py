@@ -125,6 +125,15 @@ class _DampedState(NamedTuple):
     extra: Any  # solver-specific loop invariants (Gauss-Newton: the constant Jacobian)
 
 
+def _per_coordinate_small(v, x, c, tol):
+    """Every coordinate of ``v`` (a step) is below ``tol`` relative to the parameter, in
+    units of the curvature scale ``c = sqrt(|H_ii|)``: ``c_i |v_i| <= tol (c_i |x_i| + 1)``,
+    i.e. ``|v_i| <= tol (|x_i| + 1/c_i)`` (``1/c_i`` is the parameter's marginal standard
+    error when the objective is an NLL). ``_Damped.step`` computes the same test inline as
+    one stacked reduction; the trust region (``nllax._trust``) calls this."""
+    return jnp.all(c * jnp.abs(v) <= tol * (c * jnp.abs(x) + 1.0))
+
+
 @dataclasses.dataclass(frozen=True)
 class _Damped(Solver):
     """Levenberg–Marquardt-damped Newton iteration on a curvature matrix ``B``: the
