@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import _tolerances as tt
 import nllax
 from nllax import _likelihood as L
 
@@ -114,16 +115,23 @@ def test_public_surface_and_calls(x64):
     beta = jnp.asarray([0.3, -0.2, 0.1])
     args = (jnp.asarray(y), jnp.asarray(X), jnp.asarray(off))
     eta = X @ np.asarray(beta) + off
-    np.testing.assert_allclose(
-        POISSON.nll(beta, *args), nllax.poisson.nll(args[0], log_rate=eta), rtol=1e-15
-    )
+    # the two linear predictors (NumPy's, the Likelihood's) each within (d + 2) eps of
+    # |X||beta| + |off|, which moves log p by |d log p / d eta| = |mu - y| times that; the
+    # rest is the same float64 code on (nearly) the same eta
+    mu = np.exp(eta)
+    d_eta = 2 * (X.shape[1] + 2) * EPS64 * (np.abs(X) @ np.abs(np.asarray(beta)) + np.abs(off))
+    per = np.abs(mu - y) * d_eta + 2 * tt.TERM_ROUNDINGS * EPS64 * (mu + np.abs(y * eta) + 1)
+    terms = np.asarray(nllax.poisson.log_prob(args[0], log_rate=eta))
+    err = abs(float(POISSON.nll(beta, *args)) - float(nllax.poisson.nll(args[0], log_rate=eta)))
+    assert err <= np.sum(per) + 2 * tt.sum_rounding(terms), err
     ll = POISSON.log_lik(beta, *args)
     assert ll.shape == (30,)
-    np.testing.assert_allclose(ll, nllax.poisson.log_prob(args[0], log_rate=eta), rtol=1e-15)
+    assert np.all(np.abs(np.asarray(ll) - terms) <= per)
     w = jnp.linspace(0.5, 1.5, 30)
-    np.testing.assert_allclose(
-        POISSON.nll(beta, *args, weights=w), jnp.sum(-w * ll), rtol=1e-13
-    )
+    # the same terms, weighted and summed: each side's sum's rounding and the products'
+    wll = np.asarray(w) * np.asarray(ll)
+    err = abs(float(POISSON.nll(beta, *args, weights=w)) - float(jnp.sum(-w * ll)))
+    assert err <= 2 * tt.sum_rounding(wll) + 2 * EPS64 * np.sum(np.abs(wll)), err
     assert L.likelihood_of(POISSON.nll) is POISSON and L.likelihood_of(POISSON) is POISSON
     assert L.likelihood_of(lambda b: b) is None
     # equal by family and predictor: a rebuilt object shares the compiled fits
@@ -168,11 +176,21 @@ def test_poisson_glm_with_offset_matches_newton_raphson(x64):
     np.testing.assert_array_equal(r.params, r2.params)
     # the information of an affine predictor is the exact Hessian, = X' diag(mu) X
     info = POISSON.information(r.params, *args)
-    np.testing.assert_allclose(info, gh(np.asarray(r.params))[1], rtol=1e-13)
+    # entry (j, k) a sum of n terms X_ij mu_i X_ik: each side's sum rounding
+    # (tt.sum_rounding) and mu's (exp of a linear predictor rounded to (d + 2) eps of
+    # |X||beta| + |off|, relative that much in mu, plus exp's few roundings)
+    b = np.asarray(r.params)
+    mu = np.exp(X @ b + off)
+    rel_mu = (X.shape[1] + 2) * EPS64 * (np.abs(X) @ np.abs(b) + np.abs(off)) \
+        + tt.TERM_ROUNDINGS * EPS64
+    terms = np.abs(X)[:, :, None] * np.abs(X)[:, None, :] * mu[:, None, None]
+    bound = 2 * tt.sum_rounding(terms) + 2 * np.einsum("i,ijk->jk", rel_mu, terms)
+    assert np.all(np.abs(np.asarray(info) - gh(b)[1]) <= bound)
     # the canonical link: the expected information (the family's declared Fisher
-    # information, exp(log_rate) per observation) is the observed one
+    # information, exp(log_rate) per observation) is the observed one (the same bound:
+    # two computations of the same sums)
     expected = POISSON.information(r.params, *args, kind="expected")
-    np.testing.assert_allclose(expected, info, rtol=1e-13)
+    assert np.all(np.abs(np.asarray(expected) - np.asarray(info)) <= bound)
 
 
 def test_gn_matrix_is_one_matmul_over_the_data(x64):
