@@ -281,3 +281,27 @@ def derivative_rounding(fn, x, y=None, eps: float = EPS64):
         cond = cond + np.abs(dgdy) @ np.abs(np.asarray(yf, np.float64).reshape(-1))
     g = np.asarray(g, np.float64)
     return g, TERM_ROUNDINGS * eps * (np.abs(g) + cond)
+
+
+def gradient_ratio_rounding(u, v, eps: float = EPS64) -> dict:
+    """Rounding of :func:`nllax.verify.gradient_ratio`'s statistics of two flat gradients
+    ``u`` (of f) and ``v`` (of g), given exactly: each inner product of n terms is within
+    ``gamma = (n + c) eps`` of the sum of its terms' absolute values (``<= |u| |v|``), the
+    rescaling by the largest entries a few roundings more. Returns bounds:
+
+    * ``ratio``: relative, ``gamma (|u||v| / |u.v| + 1)`` (``u.v``'s condition, and v.v's);
+    * ``cosine``: absolute, ``gamma (1 + |cos|)``;
+    * ``residual``: absolute, ``|u - r v| / |u|``: each entry's few roundings relative
+      to ``|u_i| + |r v_i|`` (``c eps (1 + |cos|)``), ``r``'s error times ``|r||v|/|u| =
+      |cos|``, and the norm's ``gamma`` relative;
+    * ``norm``: relative, ``gamma``."""
+    u, v = np.ravel(np.asarray(u, np.float64)), np.ravel(np.asarray(v, np.float64))
+    gamma = (u.size + TERM_ROUNDINGS) * eps
+    nu, nv = np.linalg.norm(u), np.linalg.norm(v)
+    cos = abs(u @ v) / (nu * nv)
+    ratio = gamma * (1 / cos + 1) if cos > 0 else np.inf
+    r = (u @ v) / (v @ v)
+    resid = np.linalg.norm(u - r * v) / nu
+    residual = TERM_ROUNDINGS * eps * (1 + cos) + ratio * cos + gamma * resid
+    return {"ratio": float(ratio), "cosine": float(gamma * (1 + cos)),
+            "residual": float(residual), "norm": float(gamma)}

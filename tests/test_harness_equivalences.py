@@ -30,38 +30,57 @@ def _inputs(name, dtype, seed=0):
 
 
 def _identity(name, dtype):
+    """``{variant: (|NLL - (a loss + b)|, sum_i (|nll_i| + |a_i loss_i| + |b_i|))}``: the
+    miss, and the sum over the kept observations of the absolute per-observation pieces of
+    the three sums (each observation checked alone, with its weight: ``a_i loss_i`` is its
+    share of ``a loss`` for a mean loss too), which is what their rounding scales with."""
     eq = nllax.equivalences[name]
     y, pred, noise, w, m = _inputs(name, dtype)
+    # per-observation data among the noise arguments (the binomial's trials) go by row
+    rows = {k: v for k, v in noise.items() if jnp.ndim(v) and v.shape[0] == N}
+    fixed = {k: v for k, v in noise.items() if k not in rows}
+
+    def piece(yi, pi, wi, ri):
+        c = eq.check(yi[None], pi[None], weights=wi[None], **fixed,
+                     **{k: v[None] for k, v in ri.items()})
+        return jnp.abs(c.nll) + jnp.abs(c.a * c.loss) + jnp.abs(c.b)
 
     @jax.jit
     def run(y, pred, noise, w, m):
+        # each piece is linear in the observation's weight: evaluated once at weight 1
+        per1 = jax.vmap(piece)(y, pred, jnp.ones_like(w), rows)
         out = {}
         for v in VARIANTS:
             kw = {"weights": w if v in ("weights", "both") else None,
                   "where": m if v in ("where", "both") else None}
             c = eq.check(y, pred, **kw, **noise)
-            # the conditioning of the sums: the absolute per-observation NLL terms
-            terms = eq.nll(y, pred, **noise, **{k: x for k, x in kw.items() if k == "where"})
-            out[v] = (c.abs_error, jnp.abs(c.nll) + jnp.abs(c.a * c.loss) + jnp.abs(c.b),
-                      jnp.abs(terms))
+            per = per1 * w if kw["weights"] is not None else per1
+            if kw["where"] is not None:
+                per = jnp.where(m, per, 0.0)
+            out[v] = (c.abs_error, jnp.sum(per))
         return out
 
     return jax.tree.map(np.asarray, run(y, pred, noise, w, m))
 
 
+def _identity_bound(size, eps):
+    # each side is a sum of N per-observation terms (any order: (N + c) eps of the sum of
+    # their absolute values, tt.sum_rounding), each term a few roundings (c =
+    # tt.TERM_ROUNDINGS), then the affine map a * loss + b (covered by c)
+    return (N + tt.TERM_ROUNDINGS) * eps * size
+
+
 @pytest.mark.parametrize("name", ROWS)
 def test_identity_float64(x64, name):
-    for v, (err, size, _) in _identity(name, jnp.float64).items():
-        # each side is a sum of N terms (pairwise: <= log2(N) + 1 roundings each) plus the
-        # affine map: 4 (log2 N + 2) eps of everything that was added
-        bound = 4 * (np.log2(N) + 2) * np.finfo(np.float64).eps * size
+    for v, (err, size) in _identity(name, jnp.float64).items():
+        bound = _identity_bound(size, tt.EPS64)
         assert err <= bound, (name, v, err, bound)
 
 
 @pytest.mark.parametrize("name", ROWS)
 def test_identity_float32(name):
-    for v, (err, size, _) in _identity(name, jnp.float32).items():
-        bound = 4 * (np.log2(N) + 2) * np.finfo(np.float32).eps * size
+    for v, (err, size) in _identity(name, jnp.float32).items():
+        bound = _identity_bound(size, tt.EPS32)
         assert err <= bound, (name, v, err, bound)
 
 

@@ -14,6 +14,7 @@ import pytest
 from scipy import integrate
 
 import _harness as H
+import _tolerances as tt
 from cases import CASES, all_parametrisations, pid
 
 PARAMS = all_parametrisations()
@@ -137,6 +138,41 @@ def _scalar_log_prob(name):
     return jax.jit(lambda y, k: case.module.log_prob(y, **k, **case.options))
 
 
+# QUADPACK's error estimate (scipy.integrate.quad) is no rigorous bound but is built to be
+# pessimistic: it scales the Gauss-Kronrod difference up, as (200 |K - G| / |I|)^1.5 |I|,
+# and is never below 50 eps of the integral of |f| (its own rounding). A factor 10 on it
+# leaves a false failure only for an integrand the 21-point rules resolve an order of
+# magnitude worse than their own comparison says (a feature narrower than the sampling).
+QUAD_SAFETY = 10
+
+
+def _density_error(case, lp):
+    """Relative error of exp(log_prob) per point: the case's rtol64 of the log (which
+    covers the float64 evaluation, tested against the reference), times |log p|, and a
+    few roundings of exp and the product."""
+    return case.rtol64 * np.abs(lp) + tt.TERM_ROUNDINGS * H.EPS64
+
+
+def _sum_floor(case, lp, g=1.0):
+    """Error of a sum of ``exp(lp) * g`` over a finite support: each term's error
+    (_density_error, and ``g``'s few roundings), plus the sum's (tt.sum_rounding)."""
+    terms = np.exp(np.asarray(lp, np.float64)) * np.abs(g)
+    return float(np.sum(terms * _density_error(case, lp))
+                 + tt.sum_rounding(terms) + tt.TERM_ROUNDINGS * H.EPS64 * np.sum(terms))
+
+
+def _density_floor(case, density, lo, hi, g=lambda y: 1.0):
+    """What quad's error estimate leaves out: the error of the integrand itself, the
+    integral of ``p |g| (rtol64 |log p| + c eps)`` (_density_error), by a coarse
+    quadrature of its own (its size, not its digits, is wanted: doubled for its error)."""
+    def f(y):
+        p = density(y)
+        return p * abs(g(y)) * (_density_error(case, np.log(p)) if p > 0 else 0.0)
+
+    val, _ = integrate.quad(f, lo, hi, epsabs=0.0, epsrel=1e-3, limit=200)
+    return 2 * val + tt.TERM_ROUNDINGS * H.EPS64 * abs(val)
+
+
 def _integrate(case, params):
     """(total probability, error bound) for the case's support."""
     fam = case.module
@@ -151,15 +187,15 @@ def _integrate(case, params):
         return s(density, params)
     if s in ("real", "positive", "unit"):
         lo, hi = {"real": (-np.inf, np.inf), "positive": (0, np.inf), "unit": (0, 1)}[s]
-        # quad on the (mapped) interval; its own error estimate is the certificate
         total, err = integrate.quad(density, lo, hi, epsabs=1e-13, epsrel=1e-12, limit=500)
-        return total, 10 * err + 1e-11
+        return total, QUAD_SAFETY * err + _density_floor(case, density, lo, hi)
     if s == "binary":
-        return density(0.0) + density(1.0), 4 * H.EPS64
+        lp = np.log([density(0.0), density(1.0)])
+        return float(np.sum(np.exp(lp))), _sum_floor(case, lp)
     if s == "labels":
         z = np.asarray(params[case.family.params[0].members[0].name])
-        lp = fam.log_prob(jnp.arange(z.shape[-1]), **k, **case.options)
-        return float(np.sum(np.exp(np.asarray(lp)))), 8 * z.shape[-1] * H.EPS64
+        lp = np.asarray(fam.log_prob(jnp.arange(z.shape[-1]), **k, **case.options))
+        return float(np.sum(np.exp(lp))), _sum_floor(case, lp)
     if isinstance(s, tuple) and s[0] == "counts":
         ks = jnp.arange(s[1] + 1, dtype=jnp.float64)
         kk = {a: jnp.broadcast_to(v, ks.shape) for a, v in k.items()}
@@ -168,7 +204,7 @@ def _integrate(case, params):
         # k_max so that this is negligible, and the test asserts it
         tail = math.exp(lp[-1]) * 10
         assert tail < 1e-13, f"{case.name}: raise k_max"
-        return float(np.sum(np.exp(lp))), tail + 4 * len(ks) * H.EPS64
+        return float(np.sum(np.exp(lp))), tail + _sum_floor(case, lp)
     raise ValueError(f"unknown support {s!r}")
 
 
@@ -227,14 +263,23 @@ def _integrate_fn(case, kw, g):
     k = {a: jnp.asarray(v, jnp.float64) for a, v in kw.items()}
     lp = jax.jit(lambda y: case.module.log_prob(y, **k, **case.options))
     s = case.support
+    # the score's square g carries a few roundings of its own (in _density_error's c eps)
     if s in ("real", "positive", "unit"):
         lo, hi = {"real": (-np.inf, np.inf), "positive": (0, np.inf), "unit": (0, 1)}[s]
-        f = lambda y: float(np.exp(lp(jnp.asarray(y, jnp.float64)))) * g(y)  # noqa: E731
+        dens = lambda y: float(np.exp(lp(jnp.asarray(y, jnp.float64))))  # noqa: E731
+        f = lambda y: dens(y) * g(y)  # noqa: E731
         total, err = integrate.quad(f, lo, hi, epsabs=1e-13, epsrel=1e-11, limit=500)
-        return total, 10 * err + 1e-11
+        return total, QUAD_SAFETY * err + _density_floor(case, dens, lo, hi, g)
     if s == "binary":
-        return sum(float(np.exp(lp(jnp.float64(y)))) * g(y) for y in (0.0, 1.0)), 1e-13
-    if isinstance(s, tuple) and s[0] == "counts":
-        total = sum(float(np.exp(lp(jnp.float64(y)))) * g(float(y)) for y in range(s[1] + 1))
-        return total, 1e-10
-    pytest.skip(f"no integration for support {s!r}")
+        ys = (0.0, 1.0)
+    elif isinstance(s, tuple) and s[0] == "counts":
+        ys = tuple(float(y) for y in range(s[1] + 1))
+    else:
+        pytest.skip(f"no integration for support {s!r}")
+    lps = np.asarray([float(lp(jnp.float64(y))) for y in ys])
+    gs = np.asarray([g(y) for y in ys])
+    total = float(np.sum(np.exp(lps) * gs))
+    # beyond k_max: the normalisation test's geometric tail (10 times the last term),
+    # here of p g
+    tail = 10 * math.exp(lps[-1]) * abs(gs[-1]) if len(ys) > 2 else 0.0
+    return total, tail + _sum_floor(case, lps, gs)

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from jax.scipy.special import ndtr
 
+import _tolerances as tt
 import nllax
 
 sm = pytest.importorskip("statsmodels.api")
@@ -88,7 +89,23 @@ def test_expected_information_against_statsmodels_glm(x64, model):
     newton = glm.fit(start_params=np.asarray(beta), method="newton", tol=1e-13, maxiter=200)
     e = nllax.summary(lik, beta, y, x, covariance="expected")
     assert e.covariance == "expected" and "expected (Fisher)" in str(e)
-    assert e.newton_decrement < 1e-6
+    # the decrement sqrt(g' A^-1 g), A = cov^-1 (dispersion 1): near 0, as fit promises:
+    # <= |g| / sqrt(lambda_min(A)) with |g| within fit's convergence test plus the
+    # gradient's rounding (tt.fit_gradient_bound) ...
+    cov = np.asarray(e.cov, np.float64)
+    root_lmax = np.sqrt(np.linalg.eigvalsh(cov)[-1])
+    g_max = tt.fit_gradient_bound(lik.nll, beta, jnp.asarray(y), jnp.asarray(x))
+    assert e.newton_decrement <= g_max * root_lmax, (e.newton_decrement, g_max * root_lmax)
+    # ... and equal to its definition from an independent gradient (the per-observation
+    # terms summed here): the two gradients differ by at most twice the sum's rounding dg,
+    # which moves the A^-1-norm by |dg| sqrt(lambda_max(cov)) (triangle inequality); a few
+    # roundings of the quadratic form on top
+    grads = tt.row_terms(lik.nll, beta, jnp.asarray(y), jnp.asarray(x))[1]
+    g = grads.sum(axis=0)
+    want = np.sqrt(g @ cov @ g)
+    slack = (2 * np.linalg.norm(tt.sum_rounding(grads)) * root_lmax
+             + tt.TERM_ROUNDINGS * len(g) * tt.EPS64 * want)
+    assert abs(e.newton_decrement - want) <= slack, (e.newton_decrement, want, slack)
     models.close(e.stderr, res.bse, SE_RTOL)
     models.close(e.pvalues, res.pvalues, SE_RTOL)  # z tests, as statsmodels' GLM
     lo, hi = e.conf_int()

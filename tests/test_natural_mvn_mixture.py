@@ -9,8 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
+import _tolerances as tt
 import nllax
 
+C = tt.TERM_ROUNDINGS  # a few roundings of each computed quantity
 EPS32 = float(np.finfo(np.float32).eps)
 EPS64 = float(np.finfo(np.float64).eps)
 
@@ -37,19 +39,22 @@ def test_natural_nll_is_convex_and_its_hessian_is_cov_of_sufficient_statistics(x
     hess = np.asarray(hess)
     norm = np.linalg.norm(hess, axis=(1, 2))
     eig = np.linalg.eigvalsh(hess)
-    # a computed symmetric 2x2 Hessian is within a few eps * ||H|| of the exact one
-    # (a handful of roundings per entry), and eigenvalues move by at most that (Weyl)
-    tol = 64 * EPS64 * norm
+    # the entries are derivatives of z = (t y - eta1)/sqrt(t): relative rounding errors of
+    # a few eps times the cancellation |t y| + |eta1| against |t y - eta1| ~ (|y| +
+    # |mu|)/sigma, squared for a second derivative: each entry within C eps cond^2 ||H||
+    cond = (np.abs(y) + np.abs(mu)) / sigma + 1
+    entry = C * EPS64 * cond**2 * norm
+    # the eigenvalues move by at most ||dH||_2 <= ||dH||_F <= 2 max|dH_ij| (Weyl), and
+    # eigvalsh's own backward error, a few eps ||H||
+    tol = 2 * entry + C * EPS64 * norm
     assert np.all(eig >= -tol[:, None]), (eig, tol)
-    # the exact Hessian: Cov(y, y^2) under N(mu, sigma^2), whatever y
+    # the exact Hessian: Cov(y, y^2) under N(mu, sigma^2), whatever y (NumPy's want a
+    # few roundings of its own entries, within C eps ||H||)
     v = sigma**2
     want = np.stack([np.stack([v, 2 * mu * v], -1),
                      np.stack([2 * mu * v, 2 * v**2 + 4 * mu**2 * v], -1)], -2)
-    # the entries are derivatives of z = (t y - eta1)/sqrt(t): relative rounding errors of
-    # a few eps times the cancellation |t y| + |eta1| against |t y - eta1| ~ (|y| + |mu|)/sigma
-    cond = (np.abs(y) + np.abs(mu)) / sigma + 1
-    err = np.abs(hess - want).max(axis=(1, 2)) / norm
-    assert np.all(err <= 64 * EPS64 * cond**2), (err, cond)
+    err = np.abs(hess - want).max(axis=(1, 2))
+    assert np.all(err <= entry + C * EPS64 * norm), (err / norm, cond)
 
 
 def test_natural_nll_convex_along_random_segments_float32():
@@ -58,25 +63,54 @@ def test_natural_nll_convex_along_random_segments_float32():
     rng = np.random.default_rng(2)
     a = (e1, e2)
     b = (e1 + rng.normal(size=e1.shape), e2 * np.exp(rng.normal(size=e2.shape)))
-    f = jax.jit(lambda p, q: nllax.gaussian_natural.nll(jnp.asarray(y, jnp.float32), p, q))
-    fa = float(f(jnp.asarray(a[0], jnp.float32), jnp.asarray(a[1], jnp.float32)))
-    fb = float(f(jnp.asarray(b[0], jnp.float32), jnp.asarray(b[1], jnp.float32)))
-    fm = float(f(jnp.asarray(0.5 * (a[0] + b[0]), jnp.float32),
-                 jnp.asarray(0.5 * (a[1] + b[1]), jnp.float32)))
-    # three sums of 30 terms in float32, each within ~30 eps of its size
-    assert fm <= 0.5 * (fa + fb) + 100 * EPS32 * (abs(fa) + abs(fb))
+    y32 = jnp.asarray(y, jnp.float32)
+    per = jax.jit(lambda p, q: nllax.gaussian_natural.log_prob(y32, p, q))
+    f = jax.jit(lambda p, q: nllax.gaussian_natural.nll(y32, p, q))
+    a32 = [jnp.asarray(x, jnp.float32) for x in a]
+    b32 = [jnp.asarray(x, jnp.float32) for x in b]
+    # the midpoint of the float32 ends, rounded to float32 (eps32 / 2 of each entry)
+    m64 = [0.5 * (np.asarray(p, np.float64) + np.asarray(q, np.float64)) for p, q in zip(a32, b32)]
+    m32 = [jnp.asarray(x, jnp.float32) for x in m64]
+    fa, fb, fm = (float(f(*x)) for x in (a32, b32, m32))
+    # each of the three sums of 30 terms within (30 + c) eps32 of the sum of its terms'
+    # absolute values (tt.sum_rounding), each term a few roundings of the pieces it
+    # cancels (eta1 y, eta2 y^2, the log-normaliser); the midpoint's rounding moves f by
+    # at most eps32 / 2 sum |df/d eta| |eta| (per-observation gradients: f is separable)
+    def pieces(p, q):
+        p, q = np.asarray(p, np.float64), np.asarray(q, np.float64)
+        return (np.abs(p * y) + np.abs(q * y**2) + np.abs(p**2 / (4 * q))
+                + np.abs(0.5 * np.log(-2 * q)) + 1)
+    sizes = [np.sum(np.abs(np.asarray(per(*x), np.float64))) for x in (a32, b32, m32)]
+    term = [C * EPS32 * np.sum(pieces(*x)) for x in (a32, b32, m32)]
+    ga, gb = jax.jit(jax.grad(lambda p, q: f(p, q), argnums=(0, 1)))(*m32)
+    shift = 0.5 * EPS32 * sum(float(np.sum(np.abs(np.asarray(g, np.float64) * np.asarray(x))))
+                              for g, x in ((ga, m32[0]), (gb, m32[1])))
+    slack = sum((len(y) + C) * EPS32 * sz + t for sz, t in zip(sizes, term)) + shift
+    assert fm <= 0.5 * (fa + fb) + slack, (fm - 0.5 * (fa + fb), slack)
 
 
 def test_natural_equals_gaussian_through_the_map(x64):
     y, e1, e2, mu, sigma = _natural_points()
     got = nllax.gaussian_natural.log_prob(y, e1, e2)
-    np.testing.assert_allclose(np.asarray(got), stats.norm.logpdf(y, mu, sigma), rtol=1e-11)
-    m, v = nllax.gaussian_natural.to_mean_var(e1, e2)
-    np.testing.assert_allclose(np.asarray(m), mu, rtol=1e-14)
-    np.testing.assert_allclose(np.asarray(v), sigma**2, rtol=1e-14)
-    b1, b2 = nllax.gaussian_natural.from_mean_var(mu, sigma**2)
-    np.testing.assert_allclose(np.asarray(b1), e1, rtol=1e-14)
-    np.testing.assert_allclose(np.asarray(b2), e2, rtol=1e-14)
+    # the natural form cancels eta1 y + eta2 y^2 against the log-normaliser eta1^2 /
+    # (-4 eta2) (each a few roundings), scipy's adds z^2 / 2, log sigma and log(2 pi) / 2;
+    # e1, e2 carry the rounding of mu / sigma^2 (a few eps relative), moving the value by
+    # |d lp / d eta1| |e1| = |y - mu| |e1| and |d lp / d eta2| |e2| = |y^2 - mu^2 - v| |e2|
+    v = sigma**2
+    size = (np.abs(e1 * y) + np.abs(e2 * y**2) + np.abs(e1**2 / (4 * e2))
+            + np.abs(0.5 * np.log(-2 * e2)) + 0.5 * ((y - mu) / sigma) ** 2
+            + np.abs(np.log(sigma)) + 1)
+    cond = np.abs(y - mu) * np.abs(e1) + np.abs(y**2 - mu**2 - v) * np.abs(e2)
+    err = np.abs(np.asarray(got) - stats.norm.logpdf(y, mu, sigma))
+    assert np.all(err <= C * EPS64 * (2 * size + cond)), np.max(err / (size + cond))
+    # the maps: a product and a division or two, each side (here and NumPy's e1, e2):
+    # C eps relative in all
+    m, vv = nllax.gaussian_natural.to_mean_var(e1, e2)
+    np.testing.assert_allclose(np.asarray(m), mu, rtol=C * EPS64)
+    np.testing.assert_allclose(np.asarray(vv), v, rtol=C * EPS64)
+    b1, b2 = nllax.gaussian_natural.from_mean_var(mu, v)
+    np.testing.assert_allclose(np.asarray(b1), e1, rtol=C * EPS64)
+    np.testing.assert_allclose(np.asarray(b2), e2, rtol=C * EPS64)
 
 
 # ---------------------------------------------------------------------------------------
@@ -100,20 +134,29 @@ def test_mvn_cov_and_shared_matrix_paths_agree(x64):
     loc, low = p["loc"], p["scale_tril"]
     a = MVN.log_prob(y, loc, scale_tril=low)
     b = MVN.log_prob(y, loc, cov=low @ np.swapaxes(low, -1, -2))
-    np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-12)
+    # each path within the case's condition bound (its f32_ulps roundings of the
+    # magnitude, which covers the solve and the Cholesky of the cov path) in float64
+    ulps = mvn_case.CASE.f32_ulps * EPS64
+    mag = mvn_case._magnitude(y, loc, low)
+    assert np.all(np.abs(np.asarray(b) - np.asarray(a)) <= 2 * ulps * mag)
     # one (d, d) matrix and one (d,) mean for every observation: the one-solve path,
     # against the per-observation path on the broadcast inputs
     shared = MVN.log_prob(y, loc[0], scale_tril=low[0])
     each = MVN.log_prob(y, np.broadcast_to(loc[0], y.shape),
                         scale_tril=np.broadcast_to(low[0], low.shape))
-    np.testing.assert_allclose(np.asarray(shared), np.asarray(each), rtol=1e-13)
-    np.testing.assert_allclose(np.asarray(shared), mvn_case._reference(y, loc[0], low[0]),
-                               rtol=1e-12)
+    mag0 = mvn_case._magnitude(y, loc[0], low[0])
+    assert np.all(np.abs(np.asarray(shared) - np.asarray(each)) <= 2 * ulps * mag0)
+    # against the reference: the case's own rtol64 (its rtol64_why)
+    ref = mvn_case._reference(y, loc[0], low[0])
+    np.testing.assert_allclose(np.asarray(shared), ref, rtol=mvn_case.CASE.rtol64)
     # the shared path reduced (Affine) and masked
     m = np.array([True, False, True, True, False])
     got = MVN.nll(y, loc[0], scale_tril=low[0], where=m)
-    want = -np.sum(mvn_case._reference(y[m], loc[0], low[0]))
-    assert abs(float(got) - want) <= 1e-12 * abs(want)
+    terms = mvn_case._reference(y[m], loc[0], low[0])
+    want = -np.sum(terms)
+    # the terms within rtol64 (as above), and both sides' sums (tt.sum_rounding)
+    bound = mvn_case.CASE.rtol64 * np.sum(np.abs(terms)) + 2 * tt.sum_rounding(terms)
+    assert abs(float(got) - want) <= bound, (abs(float(got) - want), bound)
 
 
 def test_mvn_upper_triangle_is_ignored_in_value_and_gradient(x64):
@@ -236,14 +279,20 @@ def test_mixture_switched_off_component_and_single_component(x64):
         lambda lo, l, s: MIX.nll(y, logits=lo, loc=l, scale=s), argnums=(0, 1, 2)))
     v, grads = f(logits, p["loc"], p["scale"])
     two = mix_case.CASE.reference(y, logits[:, :2], p["loc"][:, :2], p["scale"][:, :2])
-    assert abs(float(v) + np.sum(two)) <= 1e-12 * np.sum(np.abs(two))
+    # the reference within the case's rtol64 per observation, and both sums' rounding
+    bound = mix_case.CASE.rtol64 * np.sum(np.abs(two)) + 2 * tt.sum_rounding(two)
+    assert abs(float(v) + np.sum(two)) <= bound, (abs(float(v) + np.sum(two)), bound)
     for g in grads:
         assert np.all(np.isfinite(np.asarray(g)))
     assert np.all(np.asarray(grads[1])[:, 2] == 0) and np.all(np.asarray(grads[2])[:, 2] == 0)
     # K = 1 is the Gaussian
     one = MIX.log_prob(y, logits=np.zeros((8, 1)), loc=p["loc"][:, :1], scale=p["scale"][:, :1])
-    np.testing.assert_allclose(np.asarray(one), stats.norm.logpdf(y, p["loc"][:, 0],
-                                                                 p["scale"][:, 0]), rtol=1e-13)
+    # two implementations of z^2 / 2 + log sigma + log(2 pi) / 2 (the one-component
+    # log-sum-exp and log-softmax add exact zeros): C eps of those pieces each side
+    z = (y - p["loc"][:, 0]) / p["scale"][:, 0]
+    size = 0.5 * z**2 + np.abs(np.log(p["scale"][:, 0])) + 1
+    err = np.abs(np.asarray(one) - stats.norm.logpdf(y, p["loc"][:, 0], p["scale"][:, 0]))
+    assert np.all(err <= 2 * C * EPS64 * size), np.max(err / size)
 
 
 def test_mixture_far_from_every_component_and_shared_parameters(x64):
@@ -252,7 +301,7 @@ def test_mixture_far_from_every_component_and_shared_parameters(x64):
                       loc=jnp.array([-1.0, 1.0]), scale=jnp.array([0.1, 0.1]))
     want = mix_case.CASE.reference(np.array([60.0, -60.0]), np.array([0.0, 1.0]),
                                    np.array([-1.0, 1.0]), np.array([0.1, 0.1]))
-    np.testing.assert_allclose(np.asarray(lp), want, rtol=1e-13)
+    np.testing.assert_allclose(np.asarray(lp), want, rtol=mix_case.CASE.rtol64)  # its why
     assert float(jnp.min(lp)) < -1e5
 
 

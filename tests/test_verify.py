@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import _tolerances as tt
 import nllax
 from nllax import verify
 
@@ -45,15 +46,23 @@ def test_exactly_proportional_pytree(x64):
     f = lambda p: -2.5 * g(p) + 7.0
     r = verify.gradient_ratio(f, g, _params(jnp.float64))
     assert isinstance(r, verify.GradientRatio)
-    assert float(r.ratio) == pytest.approx(-2.5, rel=1e-15)
-    assert float(r.cosine) == pytest.approx(-1.0, rel=1e-15)
-    assert float(r.residual) < 1e-15
+    # grad f = -2.5 a to one rounding per entry (eps relative, which moves the ratio by
+    # eps relative); the statistics' own rounding from tt.gradient_ratio_rounding
+    v = _flat(a)
+    b = tt.gradient_ratio_rounding(-2.5 * v, v)
+    assert float(r.ratio) == pytest.approx(-2.5, rel=b["ratio"] + tt.EPS64)
+    assert float(r.cosine) == pytest.approx(-1.0, rel=0, abs=b["cosine"] + tt.EPS64)
+    assert float(r.residual) <= b["residual"] + tt.EPS64
     # leaf_ratios has the structure of params, one scalar per leaf.
     assert jax.tree_util.tree_structure(r.leaf_ratios) == jax.tree_util.tree_structure(_params(jnp.float64))
-    for leaf in jax.tree_util.tree_leaves(r.leaf_ratios):
-        assert leaf.shape == () and float(leaf) == pytest.approx(-2.5, rel=1e-15)
-    assert float(r.grad_g_norm) == pytest.approx(np.linalg.norm(_flat(a)), rel=1e-14)
-    assert float(r.grad_f_norm) == pytest.approx(2.5 * np.linalg.norm(_flat(a)), rel=1e-14)
+    for leaf, la in zip(jax.tree_util.tree_leaves(r.leaf_ratios), jax.tree_util.tree_leaves(a)):
+        la = np.ravel(np.asarray(la))
+        bl = tt.gradient_ratio_rounding(-2.5 * la, la)
+        assert leaf.shape == () and float(leaf) == pytest.approx(-2.5, rel=bl["ratio"] + tt.EPS64)
+    # both norms (here and NumPy's) within the norm's rounding; f's entries one more
+    assert float(r.grad_g_norm) == pytest.approx(np.linalg.norm(v), rel=2 * b["norm"])
+    assert float(r.grad_f_norm) == pytest.approx(2.5 * np.linalg.norm(v),
+                                                 rel=2 * b["norm"] + 2 * tt.EPS64)
 
 
 def test_general_position_matches_closed_form(x64):
@@ -63,15 +72,20 @@ def test_general_position_matches_closed_form(x64):
     ratio = u @ v / (v @ v)
     cosine = u @ v / np.linalg.norm(u) / np.linalg.norm(v)
     residual = np.linalg.norm(u - ratio * v) / np.linalg.norm(u)
-    assert float(r.ratio) == pytest.approx(ratio, rel=1e-13)
-    assert float(r.cosine) == pytest.approx(cosine, rel=1e-13)
-    assert float(r.residual) == pytest.approx(residual, rel=1e-13)
-    assert float(r.residual) == pytest.approx(math.sqrt(1 - cosine**2), rel=1e-12)
+    # both sides (nllax's and NumPy's) within tt.gradient_ratio_rounding of the exact values
+    bd = tt.gradient_ratio_rounding(u, v)
+    assert float(r.ratio) == pytest.approx(ratio, rel=2 * bd["ratio"])
+    assert float(r.cosine) == pytest.approx(cosine, rel=0, abs=2 * bd["cosine"])
+    assert float(r.residual) == pytest.approx(residual, rel=0, abs=2 * bd["residual"])
+    # sqrt(1 - c^2) moves by |c| / sqrt(1 - c^2) times the cosine's error
+    via_cos = abs(cosine) / math.sqrt(1 - cosine**2) * 2 * bd["cosine"] + bd["residual"]
+    assert float(r.residual) == pytest.approx(math.sqrt(1 - cosine**2), rel=0, abs=via_cos)
     # Per-leaf ratios are each leaf's own least-squares ratio.
     for la, lb, lr in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b),
                           jax.tree_util.tree_leaves(r.leaf_ratios)):
         la, lb = np.ravel(np.asarray(la)), np.ravel(np.asarray(lb))
-        assert float(lr) == pytest.approx(la @ lb / (lb @ lb), rel=1e-13)
+        bl = tt.gradient_ratio_rounding(la, lb)
+        assert float(lr) == pytest.approx(la @ lb / (lb @ lb), rel=2 * bl["ratio"])
 
 
 def test_orthogonal_gradients():
@@ -92,8 +106,17 @@ def test_per_leaf_ratios_show_which_leaf_differs(x64):
     p = {"w": jnp.array([0.1, 0.2, 0.3]), "b": jnp.array([0.4, -0.7])}
     x = jnp.array([1.0, 2.0, 3.0])
     r = verify.gradient_ratio(f, g, p, x)
-    assert float(r.leaf_ratios["w"]) == pytest.approx(2.0, rel=1e-15)
-    assert float(r.leaf_ratios["b"]) == pytest.approx(5.0, rel=1e-15)
+    # each leaf's gradients within their rounding (tt.derivative_rounding: backward error
+    # of sin / cos and the products); the ratio moves by the two relative errors, plus the
+    # statistics' own rounding
+    flat = lambda fn: lambda q, x: fn({"w": q[:3], "b": q[3:]}, x)  # noqa: E731
+    q = jnp.concatenate([p["w"], p["b"]])
+    (gf, df), (gg, dg) = (tt.derivative_rounding(flat(fn), q, x) for fn in (f, g))
+    for leaf, sl, want in (("w", slice(0, 3), 2.0), ("b", slice(3, 5), 5.0)):
+        rel = (np.linalg.norm(df[sl]) / np.linalg.norm(gf[sl])
+               + np.linalg.norm(dg[sl]) / np.linalg.norm(gg[sl])
+               + tt.gradient_ratio_rounding(gf[sl], gg[sl])["ratio"])
+        assert float(r.leaf_ratios[leaf]) == pytest.approx(want, rel=rel), leaf
     assert 2.0 < float(r.ratio) < 5.0
     assert float(r.residual) > 0.01
     with pytest.raises(AssertionError, match=r"worst leaf +: \['b'\]"):
@@ -159,10 +182,14 @@ def test_float32_no_overflow_or_underflow(size):
     g = lambda p: jnp.vdot(v, p)
     r = verify.gradient_ratio(f, g, jnp.zeros(3, jnp.float32))
     assert r.ratio.dtype == jnp.float32
-    assert float(r.ratio) == pytest.approx(4.0, rel=1e-6)
-    assert float(r.cosine) == pytest.approx(1.0, rel=1e-6)
-    assert float(r.residual) < 1e-6
-    assert float(r.grad_g_norm) == pytest.approx(math.sqrt(14) * size, rel=1e-6)
+    # grad f = 4 v exactly (a power of 2); the statistics' float32 rounding, and v's own
+    # (each entry eps32 / 2 relative from its exact value) in the norm
+    vv = np.asarray(v, np.float64)
+    b = tt.gradient_ratio_rounding(4 * vv, vv, tt.EPS32)
+    assert float(r.ratio) == pytest.approx(4.0, rel=b["ratio"])
+    assert float(r.cosine) == pytest.approx(1.0, rel=0, abs=b["cosine"])
+    assert float(r.residual) <= b["residual"]
+    assert float(r.grad_g_norm) == pytest.approx(math.sqrt(14) * size, rel=b["norm"] + tt.EPS32)
 
 
 def test_jit_and_vmap_agree_with_eager():
@@ -173,12 +200,27 @@ def test_jit_and_vmap_agree_with_eager():
     eager = verify.gradient_ratio(f2, g, p)
     jitted = jax.jit(lambda q: verify.gradient_ratio(f2, g, q))(p)
     assert isinstance(jitted, verify.GradientRatio)
-    for e, j in zip(jax.tree_util.tree_leaves(eager), jax.tree_util.tree_leaves(jitted)):
-        np.testing.assert_allclose(e, j, rtol=1e-5)
+    # both programs within the float32 rounding of the exact statistics (a fused program
+    # may round each gradient entry once more or less: in gamma's c); the exact gradients
+    # in float64
+    u = _flat(jax.grad(f2)(p))
+    v = _flat(b)
+    bd = tt.gradient_ratio_rounding(u, v, tt.EPS32)
+    tol = {"ratio": ("rel", bd["ratio"]), "cosine": ("abs", bd["cosine"]),
+           "residual": ("abs", bd["residual"]), "grad_f_norm": ("rel", bd["norm"]),
+           "grad_g_norm": ("rel", bd["norm"])}
+    for field, (kind, t) in tol.items():
+        e, j = float(getattr(eager, field)), float(getattr(jitted, field))
+        assert abs(e - j) <= 2 * t * (abs(e) if kind == "rel" else 1.0), (field, e, j)
+    for le, lj, la, lb in zip(*(jax.tree_util.tree_leaves(t) for t in
+                                (eager.leaf_ratios, jitted.leaf_ratios,
+                                 jax.grad(f2)(p), b))):
+        t = tt.gradient_ratio_rounding(la, lb, tt.EPS32)["ratio"]
+        assert abs(float(le) - float(lj)) <= 2 * t * abs(float(le))
     batch = jax.tree_util.tree_map(lambda x: jnp.stack([x, 2 * x]), p)
     vm = jax.vmap(lambda q: verify.gradient_ratio(f2, g, q))(batch)
     assert vm.ratio.shape == (2,)
-    np.testing.assert_allclose(vm.ratio[0], eager.ratio, rtol=1e-5)
+    np.testing.assert_allclose(vm.ratio[0], eager.ratio, rtol=2 * bd["ratio"])
 
 
 def test_half_precision_params_are_compared_in_float32():
@@ -209,7 +251,14 @@ def test_assert_proportional_passes_and_returns_result():
     nll = lambda w, x, y: nllax.gaussian.nll(y, w[0] + w[1] * x, 0.5)
     sse = lambda w, x, y: nllax.losses.sse(y, w[0] + w[1] * x)
     r = verify.assert_proportional(nll, sse, jnp.array([0.3, -0.2]), x, y, ratio=2.0)
-    assert float(r.ratio) == pytest.approx(2.0, rel=1e-6)
+    # float32: each gradient within its rounding (tt.derivative_rounding: the residuals'
+    # cancellation is in |dg/dy| |y|), the ratio off by the two relative errors and its own
+    w0 = jnp.array([0.3, -0.2])
+    (gf, df), (gg, dg) = (tt.derivative_rounding(lambda q, yy: fn(q, x, yy), w0, y, tt.EPS32)
+                          for fn in (nll, sse))
+    rel = (np.linalg.norm(df) / np.linalg.norm(gf) + np.linalg.norm(dg) / np.linalg.norm(gg)
+           + tt.gradient_ratio_rounding(gf, gg, tt.EPS32)["ratio"])
+    assert float(r.ratio) == pytest.approx(2.0, rel=rel)
     verify.assert_proportional(nll, sse, jnp.array([0.3, -0.2]), x, y)  # any ratio
     verify.assert_proportional(nll, sse, jnp.array([0.3, -0.2]), x, y, ratio=jnp.asarray(2.0))
 
