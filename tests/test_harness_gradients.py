@@ -57,38 +57,42 @@ def _per_obs(case, d, choice, full, names, vals):
 def test_gradients_match_finite_differences(x64, cp):
     case, choice = cp
     f, x0 = _objective(case, choice, n=6)
+    # The directions and steps in NumPy, f(x0) with the perturbed points: op by op, they
+    # compiled dozens of small programs a case (bench/test_time.py).
+    x0 = np.asarray(x0)
     rng = np.random.default_rng(7)
-    u = jnp.asarray(rng.normal(size=(DIRECTIONS, x0.size)))
-    u = u / jnp.linalg.norm(u, axis=1, keepdims=True)
+    u = rng.normal(size=(DIRECTIONS, x0.size))
+    u = u / np.linalg.norm(u, axis=1, keepdims=True)
     # Central differences with one Richardson step, (4 D(h/2) - D(h)) / 3: truncation
     # O(h^4 |f^(5)|), rounding O(eps |f| / h). The step is relative per coordinate
     # (u_i scaled by 1 + |x_i|), so a large coordinate (a location of 30) does not set
     # the step of a small one. h = eps^(1/4) (1.2e-4): rounding ~ eps / h ~ 2e-12
     # relative, truncation ~ (h / d)^4 / d for a feature of width d (an ordinal interval
     # of width 1e-2: ~1e-6 of its 1/d-sized derivative), and 1e-6 relative leaves room.
-    u = u * (1.0 + jnp.abs(x0))
+    u = u * (1.0 + np.abs(x0))
     h = np.finfo(np.float64).eps ** 0.25
-    steps = jnp.asarray([h, -h, h / 2, -h / 2])
+    steps = np.asarray([h, -h, h / 2, -h / 2])
     pts = (x0[None, None, :] + steps[:, None, None] * u[None]).reshape(-1, x0.size)
-    fv = jax.jit(jax.vmap(f))(pts).reshape(4, DIRECTIONS)
+    fv = np.asarray(jax.jit(jax.vmap(f))(np.concatenate([x0[None], pts])))
+    f0, fv = fv[0], fv[1:].reshape(4, DIRECTIONS)
     d1, d2 = (fv[0] - fv[1]) / (2 * h), (fv[2] - fv[3]) / h
     fd = (4 * d2 - d1) / 3
-    g = jax.jit(jax.grad(f))(x0)
+    g = np.asarray(jax.jit(jax.grad(f))(x0))
     # |u . g| <= |u| |g|: the size of the directional derivatives compared
-    scale = (float(jnp.max(jnp.linalg.norm(u, axis=1))) * float(jnp.linalg.norm(g))
-             + abs(float(f(x0))) * 1e-3 + 1e-8)
-    np.testing.assert_allclose(np.asarray(u @ g), np.asarray(fd), rtol=0, atol=1e-6 * scale)
+    scale = (float(np.max(np.linalg.norm(u, axis=1))) * float(np.linalg.norm(g))
+             + abs(float(f0)) * 1e-3 + 1e-8)
+    np.testing.assert_allclose(u @ g, fd, rtol=0, atol=1e-6 * scale)
     # forward mode agrees with reverse mode to rounding
     jvp = jax.jit(jax.vmap(lambda t: jax.jvp(f, (x0,), (t,))[1]))(u)
-    np.testing.assert_allclose(np.asarray(jvp), np.asarray(u @ g), rtol=1e-10, atol=1e-12 * scale)
+    np.testing.assert_allclose(np.asarray(jvp), u @ g, rtol=1e-10, atol=1e-12 * scale)
     if not case.family.smooth or case.grad_order == 1:  # case.grad_order_why
         return
     # Hessian-vector products (forward over reverse) against differences of the gradient
-    gv = jax.jit(jax.vmap(jax.grad(f)))(pts).reshape(4, DIRECTIONS, x0.size)
+    gv = np.asarray(jax.jit(jax.vmap(jax.grad(f)))(pts)).reshape(4, DIRECTIONS, x0.size)
     e1, e2 = (gv[0] - gv[1]) / (2 * h), (gv[2] - gv[3]) / h
     fd2 = (4 * e2 - e1) / 3
     hvp = jax.jit(jax.vmap(lambda t: jax.jvp(jax.grad(f), (x0,), (t,))[1]))(u)
-    hscale = float(jnp.max(jnp.abs(hvp))) + 1e-3 * scale + 1e-8
+    hscale = float(np.max(np.abs(np.asarray(hvp)))) + 1e-3 * scale + 1e-8
     np.testing.assert_allclose(np.asarray(hvp), np.asarray(fd2), rtol=0, atol=1e-6 * hscale)
 
 
