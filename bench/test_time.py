@@ -5,6 +5,7 @@
         PYTHONPATH=src python -m pytest -n 2 --dist loadfile -q -p no:cacheprovider
     python bench/test_time.py /tmp/times            # markdown table, costliest first
     python bench/test_time.py /tmp/times --tests 20  # and the 20 costliest tests
+    python bench/test_time.py /tmp/after --before /tmp/before  # per module, two runs
 
 CPU is the pytest worker's own process time (all its threads: XLA compiles on several)
 plus that of the child processes it waited for (CLI, notebook kernels, multi-process
@@ -78,12 +79,46 @@ def table(runs, n_tests: int = 0) -> str:
     return "\n".join(lines)
 
 
+def per_module(runs):
+    mods = collections.defaultdict(collections.Counter)
+    for rows in runs.values():
+        for node, v in rows:
+            m = mods[node.split("::")[0]]
+            m["tests"] += 1
+            m.update(v)
+    return mods
+
+
+def compare(before, after) -> str:
+    """Per module, CPU seconds and compiles before and after, over the tests that ran in
+    both (a run stopped early, or tests added or removed, compare like for like)."""
+    ids_b = {node for rows in before.values() for node, _ in rows}
+    ids_a = {node for rows in after.values() for node, _ in rows}
+    common = ids_a & ids_b
+    keep = lambda runs: {w: [(n, v) for n, v in rows if n in common]  # noqa: E731
+                         for w, rows in runs.items()}
+    b, a = per_module(keep(before)), per_module(keep(after))
+    lines = ["| module | tests in both | CPU s before | CPU s after | compiles before | "
+             "compiles after |", "|---|---:|---:|---:|---:|---:|"]
+    for mod in sorted(b.keys() & a.keys(), key=lambda m: -(b[m]["cpu"] + b[m]["child"])):
+        x, y = b[mod], a[mod]
+        n = f"{int(y['tests'])}"
+        lines.append(f"| {mod} | {n} | {x['cpu'] + x['child']:.1f} | {y['cpu'] + y['child']:.1f} | "
+                     f"{int(x['compiles'])} | {int(y['compiles'])} |")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("folder", type=pathlib.Path)
     ap.add_argument("--tests", type=int, default=0, help="also list the N costliest tests")
+    ap.add_argument("--before", type=pathlib.Path,
+                    help="another run's folder: compare the modules of both, CPU and compiles")
     args = ap.parse_args(argv)
-    print(table(read(args.folder), args.tests))
+    if args.before is not None:
+        print(compare(read(args.before), read(args.folder)))
+    else:
+        print(table(read(args.folder), args.tests))
 
 
 if __name__ == "__main__":
