@@ -8,7 +8,6 @@ injected by monkeypatching `nllax.equivalences` where a test needs only one row.
 import dataclasses
 import json
 import os
-import pathlib
 import subprocess
 import sys
 import types
@@ -25,20 +24,12 @@ N = "40"  # the smallest problem size the report accepts (fast; tolerances hold)
 
 @pytest.fixture(scope="module", autouse=True)
 def _cache_in_a_temp_dir(tmp_path_factory):
-    """The report's persistent compilation cache and stored programs (on by default) go
-    to ``.pytest_cache/nllax-report`` beside the tests' JAX cache (tests/conftest.py), so
-    that a second run loads the full report's programs instead of compiling them again
-    (about 50 CPU s); with ``NLLAX_TEST_JAX_CACHE=0``, to a temporary folder. Never to the
-    user's home. (The tests of storing and loading use folders of their own.)"""
+    """The report's persistent compilation cache (on by default) goes to a temporary
+    folder, never to the user's home."""
     import os
 
-    from conftest import CACHE_DIR
-
     old = os.environ.get("NLLAX_CACHE_DIR")
-    if CACHE_DIR is None:
-        os.environ["NLLAX_CACHE_DIR"] = str(tmp_path_factory.mktemp("jax_cache"))
-    else:
-        os.environ["NLLAX_CACHE_DIR"] = str(pathlib.Path(CACHE_DIR).parent / "nllax-report")
+    os.environ["NLLAX_CACHE_DIR"] = str(tmp_path_factory.mktemp("jax_cache"))
     yield os.environ["NLLAX_CACHE_DIR"]
     if old is None:
         del os.environ["NLLAX_CACHE_DIR"]
