@@ -72,6 +72,9 @@ def pytest_configure(config):
             "filterwarnings", "ignore:Error writing persistent compilation cache entry")
     if os.environ.get("NLLAX_TEST_COMPILES", "") not in ("", "0"):
         config.pluginmanager.register(_CompileCounter(), "nllax-compile-counter")
+    if os.environ.get("NLLAX_TEST_TIMES", "") not in ("", "0"):
+        config.pluginmanager.register(_TestTimes(os.environ["NLLAX_TEST_TIMES"]),
+                                      "nllax-test-times")
     # The modules' order is ours (pytest_collection_modifyitems below), not xdist's
     # default of "most tests first", which sends the notebooks (3 and 4 tests, each a
     # kernel running a whole tutorial) to the end of the run, where they run alone.
@@ -143,6 +146,53 @@ class _CompileCounter:
                           f"{self.hits[m]:5d} from the persistent cache)  {m}")
         tr.write_line(f"{sum(self.count.values()):6d} compiles {sum(self.secs.values()):8.1f} s  "
                       f"(of them {sum(self.hits.values()):5d} from the persistent cache)  total")
+
+
+class _TestTimes:
+    """Per-test costs, for bench/test_time.py: ``NLLAX_TEST_TIMES=<dir>`` writes one line
+    per test (setup, call and teardown together, so a module fixture counts in the test
+    that first needs it) to ``<dir>/times-<worker>.tsv``: node id, CPU seconds of this
+    process (all its threads: XLA compiles on several), CPU seconds of the child processes
+    it waited for (CLI, notebook kernels, multi-process), wall seconds, XLA compiles, their
+    seconds, and persistent-cache hits among them. Load-independent enough to find the
+    costly modules (CPU seconds still grow somewhat under load: shared caches)."""
+
+    def __init__(self, folder):
+        import jax.monitoring
+
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        pathlib.Path(folder).mkdir(parents=True, exist_ok=True)
+        self.file = open(pathlib.Path(folder) / f"times-{worker}.tsv", "a", buffering=1)
+        self.compiles = self.compile_secs = self.hits = 0
+        jax.monitoring.register_event_duration_secs_listener(self._duration)
+        jax.monitoring.register_event_listener(self._event)
+
+    def _duration(self, event, duration, **_):
+        if event == "/jax/core/compile/backend_compile_duration":
+            self.compiles += 1
+            self.compile_secs += duration
+
+    def _event(self, event, **_):
+        if event == "/jax/compilation_cache/cache_hits":
+            self.hits += 1
+
+    @staticmethod
+    def _now():
+        import resource
+        import time
+
+        child = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return (time.process_time(), child.ru_utime + child.ru_stime, time.perf_counter())
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(self, item, nextitem):
+        before = self._now(), self.compiles, self.compile_secs, self.hits
+        yield
+        after = self._now()
+        cpu, child, wall = (a - b for a, b in zip(after, before[0]))
+        self.file.write(f"{item.nodeid}\t{cpu:.3f}\t{child:.3f}\t{wall:.3f}\t"
+                        f"{self.compiles - before[1]}\t{self.compile_secs - before[2]:.3f}\t"
+                        f"{self.hits - before[3]}\n")
 
 
 @pytest.fixture(scope="session")
