@@ -76,6 +76,12 @@ class FamilyCase:
     choices: Sequence[Mapping[str, str]] | None = None
     grad_order: int | None = None
     grad_order_why: str = ""
+    # How many pieces of the harness's modelled size (|term| + 1, see
+    # test_harness_gradients) a per-observation derivative adds or cancels: 1 for a closed
+    # form; a series summed over K nodes whose second derivatives are differences of its
+    # moments (E[x^2] - E[x]^2) carries K such pieces' rounding.
+    derivative_pieces: float = 1.0
+    derivative_pieces_why: str = "closed-form derivatives"
 
     @property
     def family(self):

@@ -99,6 +99,11 @@ CASE = FamilyCase(
     normalisation=({"log_mean": 0.0, "dispersion": 1.0, "power": 1.5},
                    {"log_mean": 0.7, "dispersion": 0.1, "power": 1.05},
                    {"log_mean": -0.7, "dispersion": 2.0, "power": 1.9}),
+    derivative_pieces=nllax.tweedie.TERMS["float64"],
+    derivative_pieces_why="the derivatives in the dispersion and the power are moments of the "
+                          "series' window (TERMS = 120 nodes in float64), the second ones "
+                          "differences of moments: each node's piece rounds at the harness's "
+                          "modelled size",
     rtol64=5e-10,
     rtol64_why="both sides add log W and the exponent, terms of size up to ~1e4 (p = 1.01) "
                "for a result down to |log p| ~ 0.05 in this sample, each to a few eps: "
