@@ -15,7 +15,8 @@ it. ``NLLAX_TEST_JAX_CACHE=0`` turns it off, any other value names the directory
 The cache key covers the program, the XLA flags and the jaxlib version, so a changed flag
 or a new jaxlib compiles afresh.
 
-Cheap compiles (tests only): ``JAX_DISABLE_MOST_OPTIMIZATIONS=1`` unless
+Cheap compiles (tests only): ``JAX_DISABLE_MOST_OPTIMIZATIONS=1`` and XLA:CPU's loop
+emitters (``--xla_cpu_use_fusion_emitters=false``, where this XLA knows it) unless
 ``NLLAX_TEST_OPTIMIZE=1``, which ``make test-xla2`` sets (see below and docs/testing.md).
 
 ``NLLAX_TEST_COMPILES=1`` prints the number of XLA compiles and their seconds per test
@@ -39,8 +40,34 @@ if _DEVICES_FLAG not in os.environ.get("XLA_FLAGS", ""):
 # it too. ``NLLAX_TEST_OPTIMIZE=1`` keeps XLA's default, fully optimised compiles: the
 # second CI pass (``make test-xla2``) runs the numeric core that way, so the code users run
 # is tested too.
+_FUSION_FLAG = "--xla_cpu_use_fusion_emitters"
+
+
+def _xla_knows(flag: str) -> bool:
+    """Whether this jaxlib's XLA accepts ``flag`` (an unknown flag in ``XLA_FLAGS`` aborts
+    the process): asked once, in a child process, by the first process that needs it."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} {flag}",
+               JAX_PLATFORMS="cpu")
+    try:
+        r = subprocess.run([sys.executable, "-c", "import jax; jax.jit(abs)(1.0)"], env=env,
+                           capture_output=True, timeout=120)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return r.returncode == 0
+
+
 if os.environ.get("NLLAX_TEST_OPTIMIZE", "") in ("", "0"):
     os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
+    # XLA:CPU's older loop emitters instead of its MLIR fusion emitters: measured on this
+    # 2-core machine (docs/testing.md), tests/test_families.py compiled in 38 s instead of
+    # 61 s and test_harness_equivalences in 67 s instead of 77 s, cold. The fit does the
+    # same on CPU for its own programs (nllax._fit._XLA_OPTIONS), and the second CI pass
+    # keeps XLA's defaults.
+    if _FUSION_FLAG not in os.environ.get("XLA_FLAGS", "") and _xla_knows(f"{_FUSION_FLAG}=false"):
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_FUSION_FLAG}=false".strip()
 
 _cache = os.environ.get("NLLAX_TEST_JAX_CACHE",
                         str(_ROOT / ".pytest_cache" / "jax-compilation-cache"))

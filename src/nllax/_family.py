@@ -580,7 +580,10 @@ def _make_public(fam: Family, kind: str, sig: inspect.Signature) -> Callable:
 
     def fn(*args, **kwargs):
         bound = sig.bind(*args, **kwargs)  # TypeError for a wrong call, as a def would
-        return _call(fam, kind, sign, dict(bound.arguments))
+        given = dict(bound.arguments)
+        if _top_level():
+            return _eager(fam, kind, sign, given)
+        return _call(fam, kind, sign, given)
 
     fn.__signature__ = sig
     fn.__name__ = kind
@@ -816,6 +819,57 @@ def _poison_elem(values: jax.Array, ok) -> jax.Array:
     if ok is True:
         return values
     return values * (1 + _nan_or(ok, values.dtype))
+
+
+def _top_level() -> bool:
+    """Whether no transformation is tracing (an eager call from user code); False where
+    this JAX does not say."""
+    try:
+        from jax._src import core as _core
+
+        return bool(_core.trace_state_clean())
+    except Exception:  # noqa: BLE001  (a JAX without it: the call as under a trace)
+        return False
+
+
+def _is_array_value(v) -> bool:
+    """A value a jitted call takes as an argument: an array or a number (not a bool, a
+    string, a list or None, which stay part of the program's key)."""
+    return (isinstance(v, (jax.Array, np.ndarray, np.generic, int, float, complex))
+            and not isinstance(v, (bool, np.bool_)))
+
+
+@functools.lru_cache(maxsize=512)
+def _eager_program(fam: Family, kind: str, sign: int, static: tuple, names: tuple):
+    fixed = dict(static)
+
+    def run(*values):
+        return _call(fam, kind, sign, {**fixed, **dict(zip(names, values))})
+
+    run.__name__ = f"{fam.name}_{kind}"
+    return jax.jit(run)
+
+
+def _eager(fam: Family, kind: str, sign: int, given: dict[str, Any]):
+    """An eager call (outside any transformation) runs as one compiled program, cached per
+    family, function and static arguments, as `jax.numpy`'s functions do: op by op, each
+    primitive of the density would be dispatched (and compiled on first use) on its own.
+    The option and reduction arguments are part of the program's key; arrays and numbers
+    are its arguments (a Python-number parameter is then a traced scalar: the same
+    values; its rule is checked in the program instead of in Python)."""
+    option_names = {o.name for o in fam.options} | {"reduction"}
+    static, names, values = [], [], []
+    for k, v in given.items():
+        if k not in option_names and _is_array_value(v):
+            names.append(k)
+            values.append(v)
+        else:
+            static.append((k, v))
+    try:
+        program = _eager_program(fam, kind, sign, tuple(static), tuple(names))
+    except TypeError:  # an unhashable static argument (a list): the call as it is
+        return _call(fam, kind, sign, given)
+    return program(*values)
 
 
 def _call(fam: Family, kind: str, sign: int, given: dict[str, Any]):
