@@ -118,6 +118,21 @@ def test_affine_predictor_keeps_the_damped_gauss_newton_iteration(x64):
     np.testing.assert_allclose(np.asarray(trust.params), np.asarray(damped.params), rtol=1e-8)
 
 
+def test_glm_loop_invariants_travel_in_the_state(x64):
+    # TrustRegion.init computes GaussNewton's loop invariants (the affine plan) once and
+    # hands them to the damped iteration in its state, not through module-level storage
+    from nllax import _solvers as S
+    from nllax import _trust
+
+    x = jnp.linspace(-1.0, 1.0, 30)
+    y = jnp.round(jnp.exp(0.3 + 0.8 * x))
+    solver = nllax.solvers.TrustRegion()
+    fn = _Objective(_POIS.nll, jnp.float64)
+    state = jax.eval_shape(lambda b: solver.init(fn, b, (y, x), {}, 1e-6), jnp.zeros(2))
+    assert type(state) is S._DampedState and "plan" in state.extra
+    assert not hasattr(_trust, "_PREPARED")
+
+
 def test_non_finite_trial_points_are_rejected(x64):
     # log(b1) is NaN for b1 < 0; the region's first step from b1 = 0.05 can cross zero,
     # and a NaN trial point must only shrink the region

@@ -24,7 +24,9 @@ reads its structure from there).
 Built in: :class:`Newton` (damped Newton on the exact Hessian, the default for opaque
 objectives), :class:`GaussNewton` (the same damping on :math:`J^\top W J` for a
 :class:`nllax.Likelihood`, the default for those), :class:`Optax` (any optax
-transformation) and the private minibatch solver used by ``fit(batch_size=...)``.
+transformation) and the private minibatch solver used by ``fit(batch_size=...)``; the
+trust region (``nllax._trust``) shares the damped solvers' scaling, acceptance,
+convergence test and status (the helpers ``_scales`` ... ``_verdict`` below).
 """
 
 from __future__ import annotations
