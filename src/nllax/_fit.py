@@ -16,7 +16,10 @@ progress chunks and ``throw=``. The default solver is chosen from the objective:
   :class:`~nllax.solvers.TrustRegion`, the same :math:`J^\top W J` in a Moré trust
   region (``nllax._trust``; it reaches all 54 NIST StRD starts within the default budget);
 * any other callable: :class:`~nllax.solvers.Newton`, the same damped iteration on the
-  exact Hessian (``jax.hessian`` of the flattened parameters).
+  exact Hessian (``jax.hessian`` of the flattened parameters). ``solver=TrustRegion()``
+  puts the exact Hessian in the Moré trust region instead (trust-region Newton); it is
+  not the default, since on the NIST ``0.5 * SSE`` callables it reaches fewer starts
+  (``bench/NIST.md``).
 
 Both solve :math:`(B + \lambda D)p = -g` by Cholesky after Jacobi scaling (:math:`D` the
 running maximum of :math:`|B_{ii}|`), accept a step when the actual decrease is at least
@@ -632,9 +635,9 @@ def fit(
         set); derivatives of the estimate with respect to them are available (module
         docstring).
       solver: a ``nllax.solvers`` solver (``Newton()``, ``GaussNewton()``,
-        ``Optax(opt)``) or any optax transformation; default: ``TrustRegion()`` for a
-        Likelihood (which is ``GaussNewton()``'s iteration when the predictor is affine),
-        ``Newton()`` otherwise.
+        ``TrustRegion()``, ``Optax(opt)``) or any optax transformation; default:
+        ``TrustRegion()`` for a Likelihood (which is ``GaussNewton()``'s iteration when the
+        predictor is affine), ``Newton()`` otherwise.
       optimizer: alias of ``solver`` for an optax transformation (the wave-1 keyword).
       max_steps: iteration budget (default 1000 for the damped solvers, 10000 for optax;
         for the stochastic mode it caps ``epochs * (n // batch_size)``).

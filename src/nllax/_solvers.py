@@ -24,7 +24,9 @@ reads its structure from there).
 Built in: :class:`Newton` (damped Newton on the exact Hessian, the default for opaque
 objectives), :class:`GaussNewton` (the same damping on :math:`J^\top W J` for a
 :class:`nllax.Likelihood`, the default for those), :class:`Optax` (any optax
-transformation) and the private minibatch solver used by ``fit(batch_size=...)``.
+transformation) and the private minibatch solver used by ``fit(batch_size=...)``; the
+trust region (``nllax._trust``) shares the damped solvers' scaling, acceptance,
+convergence test and status (the helpers ``_scales`` ... ``_verdict`` below).
 """
 
 from __future__ import annotations
@@ -125,13 +127,111 @@ class _DampedState(NamedTuple):
     extra: Any  # solver-specific loop invariants (Gauss-Newton: the constant Jacobian)
 
 
-def _per_coordinate_small(v, x, c, tol):
-    """Every coordinate of ``v`` (a step) is below ``tol`` relative to the parameter, in
-    units of the curvature scale ``c = sqrt(|H_ii|)``: ``c_i |v_i| <= tol (c_i |x_i| + 1)``,
-    i.e. ``|v_i| <= tol (|x_i| + 1/c_i)`` (``1/c_i`` is the parameter's marginal standard
-    error when the objective is an NLL). ``_Damped.step`` computes the same test inline as
-    one stacked reduction; the trust region (``nllax._trust``) calls this."""
-    return jnp.all(c * jnp.abs(v) <= tol * (c * jnp.abs(x) + 1.0))
+# The logic that the damped iteration (``_Damped.step``) and the trust region
+# (``nllax._trust``) share: scaling, the per-parameter convergence test, the acceptance of
+# a step and the status. Each helper computes its per-coordinate reductions as one
+# reduction over stacked rows, as ``_Damped.step`` did inline (each reduction is a kernel
+# of its own, and each kernel costs compile time and a launch per step).
+
+
+def _scales(d, hd, eps):
+    """``(s, c)``: the step's scaling and the convergence scale, from ``d`` (the running
+    maximum of ``|B_ii|`` over the accepted points: Moré's (1978) scaling) and ``hd``
+    (``|B_ii|`` now). ``s = sqrt(d)``, ``c = sqrt(hd)``, each floored at ``eps`` times its
+    largest entry (a zero-curvature direction, MAE), 1 where all are zero. The convergence
+    scale is the *current* diagonal, so that a large curvature met far from the optimum
+    cannot make the test lax there (the running max can)."""
+    dmax, hmax = jnp.max(jnp.stack([d, hd]), axis=1)
+    d_eff = jnp.where(dmax > 0, jnp.maximum(d, eps * dmax), jnp.ones_like(d))
+    s = jnp.sqrt(d_eff)
+    c = jnp.sqrt(jnp.where(hmax > 0, jnp.maximum(hd, eps * hmax), jnp.ones_like(hd)))
+    return s, c
+
+
+def _relative_sizes(x, c, q, p, g):
+    """``(r_q, r_p, r_g)``: the relative sizes of the steps ``q`` and ``p``,
+    ``max_i |v_i| / (|x_i| + 1/c_i)``, and of the gradient,
+    ``max_i |g_i| / (c_i (c_i |x_i| + 1))``, in one reduction.
+
+    A step is small per parameter when its relative size is ``<= tol``, i.e.
+    ``c_i |v_i| <= tol (c_i |x_i| + 1)`` for every ``i``; ``1/c_i`` is the parameter's
+    marginal standard error when the objective is an NLL: a parameter whose value is 0 is
+    then resolved to ``tol`` standard errors, any other to ``tol`` relative."""
+    scale = jnp.abs(x) + 1.0 / c
+    return jnp.max(
+        jnp.stack([jnp.abs(q) / scale, jnp.abs(p) / scale, jnp.abs(g) / (c * c * scale)]),
+        axis=1)
+
+
+def _trial_gradient_size(gst, xt, c):
+    """The relative size of the trial point's gradient (``gst = g_t / c``), as in
+    :func:`_relative_sizes`; NaN unless its gradient and coordinates are all finite
+    (``0 * inf`` is NaN), so it is also the finiteness test of the trial point."""
+    return jnp.max(jnp.abs(gst) / (c * (jnp.abs(xt) + 1.0 / c)) + 0.0 * xt)
+
+
+def _converging(fresh, ok_h, valid_q, r_q, r_prev, tol):
+    """Whether the undamped step ``q`` is taken as the converging step: ``r_q`` and the
+    last step's ``r_prev`` predict the error left after taking ``q``,
+    ``r_q * (r_q / r_prev)`` (linear contraction; it over-estimates a quadratic one; no
+    previous step: ``r_prev = 0``, the ratio is inf and the prediction is ``r_q``); it must
+    be below ``tol``, and ``q`` itself below ``sqrt(tol)`` (the prediction needs the
+    asymptotic regime). Only at a fresh point (its curvature just computed)."""
+    predicted = r_q * jnp.minimum(1.0, r_q / r_prev)
+    return fresh & ok_h & valid_q & (predicted <= tol) & (r_q <= jnp.sqrt(tol))
+
+
+def _acceptance(fx, ft, pred, gn2, gnt2, ok_h, valid_p, ok_t, polish_ratio, eps):
+    """``(accept, actual, rho)`` for the trial point: accepted when the actual decrease
+    ``actual = f(x) - f(x + p)`` is more than ``1e-4`` of the predicted one ``pred > 0``,
+    or, at rounding level, when the squared scaled gradient norm falls to ``gnt2 <=
+    polish_ratio * gn2``: at rounding level f cannot tell better from worse, the gradient
+    can. Rounding level: ``|actual|`` within ``16 eps |f|``, or, when the predicted
+    decrease is itself not measurable (below ``1e3 eps |f|``), within that bound: the
+    rounding error of a sum such as ``0.5 * SSE`` scales with its terms
+    (``eps * sum |r_i y_i|``), not with its value, and can exceed ``16 eps |f|`` by far."""
+    actual = fx - ft
+    rho = actual / jnp.where(pred > 0, pred, 1.0)
+    unmeasurable = 1e3 * eps * jnp.abs(fx)
+    at_rounding = (jnp.abs(actual) <= 16 * eps * jnp.abs(fx)) | (
+        (pred <= unmeasurable) & (jnp.abs(actual) <= unmeasurable))
+    polish = at_rounding & (gnt2 <= polish_ratio * gn2)
+    accept = ok_h & valid_p & ok_t & (pred > 0) & ((rho > 1e-4) | polish)
+    return accept, actual, rho
+
+
+def _stopping(candidate, accept, valid_q, valid_p, r_q, r_p, r_gt, grad_small, tol):
+    """``(small, at_optimum)``. ``at_optimum``: the converging ``q`` was taken and the
+    gradient at the new point is small per parameter (a rejected ``q`` leaves the error
+    at ``x``, about ``r_q``: then ``r_q`` itself must be small, and the gradient at ``x``).
+    ``small``: the step is small per parameter; for a rejected step that says "converged"
+    only if the undamped step is small too (a damped or trust-region step is small
+    whenever the damping is large or the region small), the step taken where the
+    curvature is singular."""
+    small = jnp.where(valid_q, r_q <= tol, valid_p & (r_p <= tol))
+    at_optimum = candidate & jnp.where(accept, r_gt <= tol, grad_small & (r_q <= tol))
+    return small, at_optimum
+
+
+def _verdict(ok_h, ok_t, accept, at_optimum, small, grad_small, stuck, blocked):
+    """``(status, blocked)`` after a step: NONFINITE where the curvature at the accepted
+    point is not finite; CONVERGED at the optimum or when a rejected step is small and the
+    gradient small (rounding level); ``stuck`` (no decrease can be found: the damping at
+    its cap, the region below rounding) is CONVERGED at rounding level unless the way on
+    was barred by non-finite trial points (``blocked`` since the last accepted point) and
+    the gradient is not small."""
+    blocked = (~accept) & (blocked | ~ok_t)
+    status = jnp.where(
+        ~ok_h,
+        NONFINITE,
+        jnp.where(
+            at_optimum | ((~accept) & small & grad_small),
+            CONVERGED,
+            jnp.where(stuck, jnp.where(blocked & ~grad_small, NONFINITE, CONVERGED),
+                      RUNNING),
+        ),
+    )
+    return status, blocked
 
 
 @dataclasses.dataclass(frozen=True)
@@ -164,6 +264,19 @@ class _Damped(Solver):
         value, grad = jax.value_and_grad(f)(x)
         return value, grad, self._curvature(fn, x, unravel, args, extra)
 
+    def _current_curvature(self, fn, x, unravel, args, state, dtype):
+        """The curvature at the current point ``x``: evaluated with the value when the point
+        was accepted (eager solvers), or here, once per accepted point (``state.stale``:
+        one trace, a ``lax.cond``)."""
+        if self.eager:
+            return state.hess
+        return lax.cond(
+            state.stale,
+            lambda x: self._curvature(fn, x, unravel, args, state.extra).astype(dtype),
+            lambda x: state.hess,
+            x,
+        )
+
     # -- interface
     def _flat(self, fn, params, args):
         x0, unravel = ravel_pytree(params)
@@ -177,8 +290,12 @@ class _Damped(Solver):
     def init(self, fn, params, args, options, tol):
         del options, tol
         x0, unravel, f, dtype = self._flat(fn, params, args)
+        return self._init_damped(fn, x0, unravel, args, f, dtype,
+                                 self._prepare(fn, x0, unravel, args))
+
+    def _init_damped(self, fn, x0, unravel, args, f, dtype, extra):
+        """The damped iteration's first state, given the loop invariants ``extra``."""
         n = x0.size
-        extra = self._prepare(fn, x0, unravel, args)
         if self.eager:
             f0, g0, h0 = self._evaluate(fn, x0, unravel, args, extra)
             h0 = h0.astype(dtype)
@@ -206,33 +323,13 @@ class _Damped(Solver):
         n = x.size
         eye = jnp.eye(n, dtype=dtype)
 
-        if self.eager:
-            h = state.hess  # evaluated with the value at the point's acceptance
-        else:
-            # The curvature at x is computed once per accepted point, here (one trace).
-            h = lax.cond(
-                state.stale,
-                lambda x: self._curvature(fn, x, unravel, args, state.extra).astype(dtype),
-                lambda x: state.hess,
-                x,
-            )
-        # The scalar logic below is written so that XLA compiles it to few kernels: the
-        # per-coordinate reductions that can run together are one reduction over stacked
-        # rows (each reduction is a kernel of its own, and each kernel costs compile time
-        # and a launch per step).
+        h = self._current_curvature(fn, x, unravel, args, state, dtype)
         ok_h = jnp.isfinite(jnp.max(jnp.abs(h)))  # (a NaN or an inf anywhere)
         hd = jnp.abs(jnp.diag(h))
         # (where the curvature is not finite the step ends NONFINITE whatever d holds)
         d = jnp.where(state.stale, jnp.maximum(state.d, hd), state.d)
-
-        # Damping scale: Jacobi scaling by the running max of the diagonal; a zero
-        # curvature direction (MAE) gets a floor, an all-zero diagonal gets 1.
-        # Convergence scale: the *current* diagonal, so that a large curvature met far
-        # from the optimum cannot make the test lax there (the running max can).
-        dmax, hmax = jnp.max(jnp.stack([d, hd]), axis=1)
-        d_eff = jnp.where(dmax > 0, jnp.maximum(d, eps * dmax), jnp.ones_like(d))
-        s = jnp.sqrt(d_eff)
-        c = jnp.sqrt(jnp.where(hmax > 0, jnp.maximum(hd, eps * hmax), jnp.ones_like(hd)))
+        # damping scale s (Jacobi scaling by the running max), convergence scale c
+        s, c = _scales(d, hd, eps)
 
         # The damped step and the undamped Newton step, in one batched Cholesky solve
         # (a factor is NaN where its matrix is not positive definite).
@@ -246,27 +343,13 @@ class _Damped(Solver):
         p, q = sol[0], sol[1]
         valid_p, valid_q = valid[0], valid[1]
 
-        # Convergence, per parameter. The undamped Newton step q estimates the distance
-        # to the optimum; its relative size r_q (the largest |q_i| / (|x_i| + 1/c_i))
-        # and the last step's r_prev predict the error left after taking q:
-        # r_q * (r_q / r_prev) (linear contraction; it over-estimates a quadratic one).
-        # When that is below tol, q is taken, and the fit has converged if the gradient
-        # at the new point is small per parameter: |g_i|/c_i <= tol (c_i |x_i| + 1),
-        # i.e. its relative size r_g = max |g_i| / (c_i (c_i |x_i| + 1)) <= tol.
-        # A step v is small per parameter when its relative size max |v_i| / (|x_i| + 1/c_i)
-        # is <= tol, i.e. c_i |v_i| <= tol (c_i |x_i| + 1) for every i. 1/c_i is the
-        # parameter's marginal standard error when the objective is an NLL: a parameter
-        # whose value is 0 is then resolved to tol standard errors, any other to tol
-        # relative.
-        scale = jnp.abs(x) + 1.0 / c
-        r_q, r_pd, r_g = jnp.max(
-            jnp.stack([jnp.abs(q) / scale, jnp.abs(p) / scale, jnp.abs(g) / (c * c * scale)]),
-            axis=1)
+        # Convergence, per parameter (module docstring of nllax._fit): the undamped Newton
+        # step q estimates the distance to the optimum; when the error it predicts is
+        # below tol, q is taken, and the fit has converged if the gradient at the new
+        # point is small per parameter.
+        r_q, r_pd, r_g = _relative_sizes(x, c, q, p, g)
         grad_small = ok_h & (r_g <= tol)
-        # (no previous step: r_prev = 0, the ratio is inf and the prediction is r_q)
-        predicted = r_q * jnp.minimum(1.0, r_q / state.r_prev)
-        # (and q itself below sqrt(tol): the prediction needs the asymptotic regime)
-        candidate = state.stale & ok_h & valid_q & (predicted <= tol) & (r_q <= jnp.sqrt(tol))
+        candidate = _converging(state.stale, ok_h, valid_q, r_q, state.r_prev, tol)
         # After a very successful step the quadratic model is trusted: the undamped step
         # is tried (a failure is an ordinary rejection, and lambda grows from where it
         # was). Near the optimum this removes the slow decay of lambda by 1/3 per step.
@@ -286,31 +369,16 @@ class _Damped(Solver):
             ft, gt = jax.value_and_grad(f)(xt)
             ht = h
         # in units of the curvature scale, so that one parameter on a large scale cannot
-        # hide the others (its gradient's rounding noise dominates the plain norm); the
-        # trial point's relative gradient is NaN unless its gradient and coordinates are
-        # all finite (0 * inf is NaN), so it is also the finiteness test of the trial
+        # hide the others (its gradient's rounding noise dominates the plain norm)
         gs, gst = g / c, gt / c
         gn2, gnt2 = jnp.sum(jnp.stack([gs * gs, gst * gst]), axis=1)
-        r_gt = jnp.max(jnp.abs(gst) / (c * (jnp.abs(xt) + 1.0 / c)) + 0.0 * xt)
+        r_gt = _trial_gradient_size(gst, xt, c)
         ok_t = jnp.isfinite(ft) & jnp.isfinite(r_gt)
-        actual = fx - ft
-        rho = actual / jnp.where(pred > 0, pred, 1.0)
-        # at rounding level f cannot tell better from worse; a halved gradient can. Rounding
-        # level: |f(x) - f(x + p)| within 16 eps |f|, or, when the predicted decrease is
-        # itself not measurable (below 1e3 eps |f|, as for the lambda jump below), within
-        # that bound: the rounding error of a sum such as 0.5 * SSE scales with its terms
-        # (eps * sum |r_i y_i|), not with its value, and can exceed 16 eps |f| by far.
-        unmeasurable = 1e3 * eps * jnp.abs(fx)
-        at_rounding = (jnp.abs(actual) <= 16 * eps * jnp.abs(fx)) | (
-            (pred <= unmeasurable) & (jnp.abs(actual) <= unmeasurable))
-        polish = at_rounding & (gnt2 <= 0.25 * gn2)  # |gt/c| <= |g/c| / 2
-        accept = ok_h & valid_p & ok_t & (pred > 0) & ((rho > 1e-4) | polish)
-        # a rejected step that is small says "converged" only if the undamped step is small
-        # too (a damped step is small whenever lambda is large); the damped one where the
-        # curvature is singular
-        small = jnp.where(valid_q, r_q <= tol, valid_p & (r_p <= tol))
-        # (a rejected q leaves the error at x, about r_q: then r_q itself must be small)
-        at_optimum = candidate & jnp.where(accept, r_gt <= tol, grad_small & (r_q <= tol))
+        # at rounding level, accepted when |gt/c| <= |g/c| / 2
+        accept, actual, rho = _acceptance(fx, ft, pred, gn2, gnt2, ok_h, valid_p, ok_t, 0.25,
+                                         eps)
+        small, at_optimum = _stopping(candidate, accept, valid_q, valid_p, r_q, r_p, r_gt,
+                                      grad_small, tol)
 
         shrink = jnp.maximum(1.0 / 3.0, 1.0 - (2.0 * jnp.clip(rho, 0.0, 1.0) - 1.0) ** 3)
         # after a rejection lambda must at least reach the curvature along the step (the
@@ -324,23 +392,13 @@ class _Damped(Solver):
         lam_next = jnp.where(
             accept, lam * shrink,
             jnp.minimum(jnp.maximum(jnp.where(failed_try, lam, lam * nu), curv), lam_max))
+        # no decrease at any damping
         stuck = (~accept) & (lam >= lam_max)
         nu = jnp.where(failed_try, nu,
                        jnp.where(accept, 2.0, jnp.minimum(2.0 * nu, 2.0**20))).astype(dtype)
 
-        blocked = (~accept) & (state.blocked | ~ok_t)
-        status = jnp.where(
-            ~ok_h,
-            NONFINITE,  # the curvature at an accepted point is not finite
-            jnp.where(
-                at_optimum | ((~accept) & small & grad_small),
-                CONVERGED,
-                # no decrease at any damping: at rounding level (converged) unless the
-                # way on was barred by non-finite values and the gradient is not small
-                jnp.where(stuck, jnp.where(blocked & ~grad_small, NONFINITE, CONVERGED),
-                          RUNNING),
-            ),
-        )
+        status, blocked = _verdict(ok_h, ok_t, accept, at_optimum, small, grad_small, stuck,
+                                   state.blocked)
         x = jnp.where(accept, xt, x)
         new = _DampedState(
             x, jnp.where(accept, ft, fx), jnp.where(accept, gt, g),

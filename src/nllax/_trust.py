@@ -1,29 +1,34 @@
-r"""Gauss–Newton in a trust region (Moré 1978), for a likelihood of a nonlinear predictor.
+r"""Newton or Gauss–Newton in a trust region (Moré 1978): :class:`TrustRegion`.
 
-:class:`TrustRegion` minimises a :class:`nllax.Likelihood`'s NLL with the curvature
-:math:`B = J^\top W J` of :class:`~nllax.solvers.GaussNewton`, but controls the step by a
-trust radius :math:`\Delta` in scaled coordinates instead of a damping parameter:
+:class:`TrustRegion` minimises an objective with a curvature matrix :math:`B`: for a
+:class:`nllax.Likelihood` (the default of :func:`nllax.fit` there when the predictor is
+nonlinear) :math:`B = J^\top W J`, the curvature of :class:`~nllax.solvers.GaussNewton`,
+evaluated with the value at every trial point (one pass over the data); for any other
+callable (``solver=TrustRegion()``; not its default, see below) the exact Hessian, once per
+accepted point (trust-region Newton). It controls the step by a trust radius
+:math:`\Delta` in scaled coordinates instead of a damping parameter:
 
 .. math::
 
     p = \arg\min_{\|Dp\| \le \Delta}\; g^\top p + \tfrac12 p^\top B p,
 
-with :math:`D = \mathrm{diag}(d)`, :math:`d_i` the running maximum over the iterations of
-:math:`\sqrt{|B_{ii}|}` (for least squares the column norms of :math:`J`: Moré's scaling,
-which makes the iteration invariant to a rescaling of each parameter). The subproblem is
-solved on the :math:`d\times d` matrix :math:`D^{-1}BD^{-1} = V\,\mathrm{diag}(e)\,V^\top`
-(an eigendecomposition): :math:`p(\lambda) = -D^{-1}V(\mathrm{diag}(e)+\lambda)^{-1}V^\top
-D^{-1}g`, with :math:`\lambda = 0` when that step is inside the region and :math:`B` is
-positive definite, else the :math:`\lambda > \max(0, -e_{\min})` where
-:math:`\|Dp(\lambda)\| = \Delta` (within 10%, as in MINPACK), found by at most 40
-bisections of :math:`[\max(0, -e_{\min}), \max(0, -e_{\min}) + \|D^{-1}g\|/\Delta]`
-(the first trial point a thousandth of the way in; a few flops each on the eigenbasis;
-Hebden's Newton iteration on :math:`1/\|Dp(\lambda)\| - 1/\Delta` would need fewer, and
-would change the NIST routes, which are sensitive to such details: ``bench/NIST.md``); if
-the bracket does not resolve the 10%, the shorter step of the last bisection point is
-taken (still the minimiser of the model within its own length); in the "hard case" (the gradient orthogonal
-to the eigenvector of a non-positive :math:`e_{\min}`) that eigenvector is added to reach
-the boundary (Moré & Sorensen 1983).
+with :math:`D = \mathrm{diag}(d)`, :math:`d_i^2` the running maximum over the accepted
+points of :math:`|B_{ii}|` (for least squares the column norms of :math:`J`: Moré's
+scaling, which makes the iteration invariant to a rescaling of each parameter; floored at
+:math:`\epsilon\max_j d_j^2`, as the damped solvers' scaling: ``nllax._solvers._scales``).
+The subproblem is solved on the :math:`d\times d` matrix :math:`D^{-1}BD^{-1} =
+V\,\mathrm{diag}(e)\,V^\top` (an eigendecomposition): :math:`p(\lambda) =
+-D^{-1}V(\mathrm{diag}(e)+\lambda)^{-1}V^\top D^{-1}g`, with :math:`\lambda = 0` when that
+step is inside the region and :math:`B` is positive definite, else the :math:`\lambda >
+\max(0, -e_{\min})` where :math:`\|Dp(\lambda)\| = \Delta` (within 10%, as in MINPACK),
+found by at most 40 bisections of :math:`[\max(0, -e_{\min}), \max(0, -e_{\min}) +
+\|D^{-1}g\|/\Delta]` (the first trial point a thousandth of the way in; a few flops each on
+the eigenbasis; Hebden's Newton iteration on :math:`1/\|Dp(\lambda)\| - 1/\Delta` would
+need fewer, and would change the NIST routes, which are sensitive to such details:
+``bench/NIST.md``); if the bracket does not resolve the 10%, the shorter step of the last
+bisection point is taken (still the minimiser of the model within its own length); in the
+"hard case" (the gradient orthogonal to the eigenvector of a non-positive
+:math:`e_{\min}`) that eigenvector is added to reach the boundary (Moré & Sorensen 1983).
 
 The radius follows the ratio :math:`\rho` of the actual to the predicted decrease (Moré
 1978): :math:`\rho < 1/4`: :math:`\Delta \leftarrow \mu\min(\Delta, 10\|Dp\|)` with
@@ -33,32 +38,40 @@ The radius follows the ratio :math:`\rho` of the actual to the predicted decreas
 ``factor * ||D x0||`` (``factor = 1``; ``factor`` itself if that is 0), then at most the
 first step's length; no decrease inside a region below ``eps * (||D x|| + 1)`` stops the
 fit (converged at rounding level, or ``NONFINITE`` if the trial points were not finite
-and the gradient is not small). Acceptance and the per-parameter convergence test are
-those of the damped solvers (``nllax._solvers``): accept when :math:`\rho > 10^{-4}`, or,
-at rounding level (:math:`|\Delta f| \le 16\epsilon|f|`, or both the actual and the
-predicted decrease below :math:`10^3\epsilon|f|`), when the scaled gradient norm
-:math:`\|g/c\|` decreases (not "halves", as in the damped solvers: Gauss–Newton
-converges only linearly on a problem with residuals, and a constant such as the Gaussian
-NLL's :math:`(n/2)\log 2\pi` can put the last digits of ``0.5 * SSE`` below rounding:
-NIST MGH09); converged when the undamped step
-:math:`q = -B^{-1}g` and the gradient are small for every parameter
+and the gradient is not small). The scaling, the acceptance, the per-parameter
+convergence test and the status are the damped solvers' (one definition each, in
+``nllax._solvers``): accept when :math:`\rho > 10^{-4}`, or, at rounding level
+(:math:`|\Delta f| \le 16\epsilon|f|`, or both the actual and the predicted decrease below
+:math:`10^3\epsilon|f|`), when the scaled gradient norm :math:`\|g/c\|` does not increase
+(not "halves", as in the damped solvers: Gauss–Newton converges only linearly on a
+problem with residuals, and a constant such as the Gaussian NLL's :math:`(n/2)\log 2\pi`
+can put the last digits of ``0.5 * SSE`` below rounding: NIST MGH09); converged when the
+undamped step :math:`q = -B^{-1}g` and the gradient are small for every parameter
 (:math:`|q_i| \le \mathrm{tol}(|\theta_i| + 1/c_i)`, :math:`|g_i|/c_i \le
 \mathrm{tol}(c_i|\theta_i| + 1)`, :math:`c_i = \sqrt{|B_{ii}|}` now), ``q`` then taken.
 
 Why a trust region: the NIST StRD problems MGH10 and MGH17 from their first start
 (``bench/NIST.md``) reach a long curved valley where the damped iteration crawls (more
-than 1000 steps: its steps are already nearly undamped Newton steps). The trust region's
-first large steps take another route (as MINPACK's ``lmder`` does) and all 54 NIST starts
-converge within the default budget. For an *affine* predictor (a GLM), :math:`B` is the
-exact Hessian, the damped iteration is fast and tested at scale (``bench/glm.py``), so
-:class:`TrustRegion` runs :class:`~nllax.solvers.GaussNewton`'s iteration unchanged
-there (``trust_affine=True`` uses the trust region anyway).
+than 1000 steps: its steps are already nearly undamped Newton steps). The Gauss–Newton
+trust region's first large steps take another route (as MINPACK's ``lmder`` does) and all
+54 NIST starts of the likelihood form converge within the default budget. For an *affine*
+predictor (a GLM), :math:`B` is the exact Hessian, the damped iteration is fast and tested
+at scale (``bench/glm.py``), so :class:`TrustRegion` runs
+:class:`~nllax.solvers.GaussNewton`'s iteration unchanged there (``trust_affine=True``
+uses the trust region anyway). On the exact Hessian of ``0.5 * SSE`` the same trust region
+takes worse routes than the damped :class:`~nllax.solvers.Newton` (fewer NIST starts reach
+6 digits; most of the misses stop as CONVERGED at a stationary point that is not the
+certified one: ``bench/NIST.md``, ``sse_trust``), so ``Newton`` stays the default for a
+plain callable.
+
+The solver is pure: the loop invariants that :class:`~nllax.solvers.GaussNewton` reads
+from a Likelihood once per trace are computed by ``init`` and carried in the state
+(``extra``), also when ``init`` hands an affine predictor to the damped iteration.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import weakref
 from typing import Any, NamedTuple
 
 import jax
@@ -70,24 +83,19 @@ from nllax import _solvers as S
 __all__ = ["TrustRegion"]
 
 
-# fit objective -> GaussNewton's loop invariants, from TrustRegion.init to the _prepare of
-# the GaussNewton.init it calls (one entry at a time, removed when read)
-_PREPARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
 class _TrustState(NamedTuple):
     x: jax.Array  # flat parameters
     value: jax.Array
     grad: jax.Array  # flat gradient
-    hess: jax.Array  # J'WJ at x
-    d: jax.Array  # running max of sqrt|B_ii|: the region's scaling (Moré 1978)
+    hess: jax.Array  # the curvature at x (exact Hessian: valid when not stale)
+    d: jax.Array  # running max of |B_ii|: the region's scaling is its sqrt (Moré 1978)
     delta: jax.Array  # trust radius in the scaled norm ||D p||
     status: jax.Array
     blocked: jax.Array  # a trial point since the last accepted one was not finite
     r_prev: jax.Array  # relative size of the last accepted step (per-coordinate metric)
-    fresh: jax.Array  # x was just accepted (or is the start)
+    stale: jax.Array  # x was just accepted (or is the start): its curvature is new
     first: jax.Array  # no step tried yet: the radius is capped by the first step's length
-    extra: Any  # GaussNewton's loop invariants
+    extra: Any  # GaussNewton's loop invariants (None for the exact Hessian)
 
 
 def _subproblem(hs, gs, delta, iters: int = 40):
@@ -139,18 +147,21 @@ def _subproblem(hs, gs, delta, iters: int = 40):
 
 @dataclasses.dataclass(frozen=True)
 class TrustRegion(S.GaussNewton):
-    r"""Gauss–Newton on :math:`B = J^\top W J` in a Moré (1978) trust region, for a
+    r"""Gauss–Newton on :math:`B = J^\top W J` in a Moré (1978) trust region for a
     :class:`nllax.Likelihood` whose predictor is nonlinear in the parameters (the default
-    of :func:`nllax.fit` for a Likelihood); see ``nllax._trust`` for the method.
+    of :func:`nllax.fit` for a Likelihood), Newton on the exact Hessian in the same trust
+    region for any other callable objective (not its default: :class:`Newton` is); see
+    ``nllax._trust`` for the method.
 
-    Where the predictor is affine in the parameters (a GLM) or the NLL is not
+    Where a Likelihood's predictor is affine in the parameters (a GLM) or its NLL is not
     elementwise in the predicted parameters, this *is* :class:`GaussNewton` (the damped
     iteration), unless ``trust_affine=True``.
 
     Args:
-      curvature: ``"observed"`` (default) or ``"expected"``, as for :class:`GaussNewton`.
-      polish: as for :class:`GaussNewton`.
-      optimistic: as for :class:`GaussNewton` (its iteration only).
+      curvature: ``"observed"`` (default) or ``"expected"``, as for :class:`GaussNewton`
+        (a Likelihood only).
+      polish: as for :class:`Newton`.
+      optimistic: as for :class:`GaussNewton` (its damped iteration only).
       factor: the first trust radius is ``factor * ||D x0||`` in the scaled norm.
       trust_affine: use the trust region for affine predictors too.
 
@@ -166,29 +177,44 @@ class TrustRegion(S.GaussNewton):
     factor: float = 1.0
     trust_affine: bool = False
 
-    def _prepare(self, fn, x, unravel, args):
-        # GaussNewton's loop invariants, computed once per trace: `init` computes them to
-        # choose the iteration and hands them on here (GaussNewton.init asks again)
-        extra = _PREPARED.pop(fn, None)
-        return super()._prepare(fn, x, unravel, args) if extra is None else extra
+    def _gauss_newton(self, fn) -> bool:
+        """At trace time: whether the curvature is ``J'WJ`` (a Likelihood objective) rather
+        than the exact Hessian (any other callable)."""
+        from nllax._likelihood import likelihood_of
+
+        return likelihood_of(fn.objective) is not None
+
+    def _curvature(self, fn, x, unravel, args, extra):
+        if self._gauss_newton(fn):
+            return super()._curvature(fn, x, unravel, args, extra)
+        return jax.hessian(lambda x: fn(unravel(x), *args))(x)
+
+    def _evaluate(self, fn, x, unravel, args, extra):
+        if self._gauss_newton(fn):
+            return super()._evaluate(fn, x, unravel, args, extra)
+        return S._Damped._evaluate(self, fn, x, unravel, args, extra)
 
     def init(self, fn, params, args, options, tol):
         # At trace time: the trust region unless GaussNewton found an affine predictor
-        # (its one-pass plan) or the NLL is not elementwise in the predicted parameters
-        x0, unravel, _, dtype = self._flat(fn, params, args)
-        extra = super()._prepare(fn, x0, unravel, args)
-        if not self.trust_affine and ("plan" in extra
-                                      or not self._lik(fn)._elementwise(x0, unravel, args)):
-            _PREPARED[fn] = extra
-            return super().init(fn, params, args, options, tol)
+        # (its one-pass plan) or the NLL is not elementwise in the predicted parameters;
+        # then GaussNewton's damped iteration, with the loop invariants computed here
+        del options, tol
+        x0, unravel, f, dtype = self._flat(fn, params, args)
+        if self._gauss_newton(fn):
+            extra = super()._prepare(fn, x0, unravel, args)
+            if not self.trust_affine and (
+                    "plan" in extra or not self._lik(fn)._elementwise(x0, unravel, args)):
+                return self._init_damped(fn, x0, unravel, args, f, dtype, extra)
+        else:
+            extra = None
         f0, g0, h0 = self._evaluate(fn, x0, unravel, args, extra)
         h0 = h0.astype(dtype)
         ok0 = jnp.isfinite(f0) & jnp.all(jnp.isfinite(g0)) & jnp.all(jnp.isfinite(h0))
-        d0 = jnp.sqrt(jnp.abs(jnp.diag(jnp.where(ok0, h0, 0.0))))
-        dmax = jnp.max(d0)
-        d_eff = jnp.where(dmax > 0, jnp.maximum(d0, jnp.finfo(dtype).eps * dmax), 1.0)
-        dx = jnp.linalg.norm(d_eff * x0)
+        d0 = jnp.abs(jnp.diag(jnp.where(ok0, h0, 0.0)))
+        s0, _ = S._scales(d0, d0, jnp.finfo(dtype).eps)
+        dx = jnp.linalg.norm(s0 * x0)
         delta0 = jnp.where(dx > 0, self.factor * dx, self.factor).astype(dtype)
+        # (the start's curvature is computed here: stale = False for the exact Hessian)
         return _TrustState(
             x0, f0, g0, h0, d0, delta0, S._i32(jnp.where(ok0, S.RUNNING, S.NONFINITE)),
             jnp.asarray(False), jnp.asarray(0.0, dtype), jnp.asarray(True), jnp.asarray(True),
@@ -198,17 +224,27 @@ class TrustRegion(S.GaussNewton):
     def step(self, fn, params, args, options, state, tol):
         if not isinstance(state, _TrustState):
             return super().step(fn, params, args, options, state, tol)
-        _, unravel, _, dtype = self._flat(fn, params, args)
+        del options
+        _, unravel, f, dtype = self._flat(fn, params, args)
         eps = jnp.finfo(dtype).eps
-        x, fx, g, h = state.x, state.value, state.grad, state.hess
+        gauss_newton = self._gauss_newton(fn)
+        x, fx, g = state.x, state.value, state.grad
+        # J'WJ: evaluated with the value at every trial point (one pass over the data);
+        # the exact Hessian: once per accepted point, here (init computed the start's)
+        if gauss_newton:
+            h = state.hess
+        else:
+            h = lax.cond(
+                state.stale & ~state.first,
+                lambda x: self._curvature(fn, x, unravel, args, state.extra).astype(dtype),
+                lambda x: state.hess,
+                x,
+            )
         ok_h = jnp.all(jnp.isfinite(h))
         hd = jnp.abs(jnp.diag(h))
-        d = jnp.where(state.fresh & ok_h, jnp.maximum(state.d, jnp.sqrt(hd)), state.d)
-        dmax = jnp.max(d)
-        s = jnp.where(dmax > 0, jnp.maximum(d, eps * dmax), jnp.ones_like(d))
-        # convergence scale: the current diagonal (as in the damped solvers)
-        hmax = jnp.max(hd)
-        c = jnp.sqrt(jnp.where(hmax > 0, jnp.maximum(hd, eps * hmax), jnp.ones_like(hd)))
+        d = jnp.where(state.stale & ok_h, jnp.maximum(state.d, hd), state.d)
+        # the region's scaling s, the convergence scale c (as in the damped solvers)
+        s, c = S._scales(d, hd, eps)
 
         hs = jnp.where(ok_h, h, 0.0) / (s[:, None] * s[None, :])
         gs = g / s
@@ -217,25 +253,19 @@ class TrustRegion(S.GaussNewton):
         p = ps / s
         valid_p = ok_h & jnp.all(jnp.isfinite(p))
         p = jnp.where(valid_p, p, jnp.zeros_like(p))
-        # the undamped Gauss-Newton step q = -B^{-1} g (NaN where B is not pos. definite)
+        # the undamped step q = -B^{-1} g (NaN where B is not positive definite)
         chol = jnp.linalg.cholesky(hs)
         q = jax.scipy.linalg.cho_solve((chol, True), -gs) / s
         valid_q = ok_h & jnp.all(jnp.isfinite(q))
         q = jnp.where(valid_q, q, jnp.zeros_like(q))
 
-        def grad_small_at(gv, xv):
-            return jnp.all(jnp.abs(gv) / c <= tol * (c * jnp.abs(xv) + 1.0))
-
-        def rel(v):
-            return jnp.max(jnp.abs(v) / (jnp.abs(x) + 1.0 / c))
-
-        grad_small = ok_h & grad_small_at(g, x)
-        r_q = rel(q)
-        # the error left after taking q, r_q * (r_q / r_prev) (linear contraction; no
-        # previous step: r_q), below tol: q is taken and convergence tested after it
-        predicted = r_q * jnp.minimum(1.0, r_q / state.r_prev)
-        candidate = state.fresh & valid_q & (predicted <= tol) & (r_q <= jnp.sqrt(tol))
+        # the per-parameter convergence test of the damped solvers: q is taken when the
+        # error it predicts is below tol
+        r_q, r_ps, r_g = S._relative_sizes(x, c, q, p, g)
+        grad_small = ok_h & (r_g <= tol)
+        candidate = S._converging(state.stale, ok_h, valid_q, r_q, state.r_prev, tol)
         p = jnp.where(candidate, q, p)
+        r_p = jnp.where(candidate, r_q, r_ps)  # the relative size of the step taken
         lam = jnp.where(candidate, 0.0, lam)
         valid_p = valid_p | candidate
         pn = jnp.linalg.norm(s * p)
@@ -245,19 +275,22 @@ class TrustRegion(S.GaussNewton):
         dirder = g @ p
         pred = -(dirder + 0.5 * p @ (h @ p))
         xt = x + p
-        ft, gt, ht = self._evaluate(fn, xt, unravel, args, state.extra)
-        ht = ht.astype(dtype)
-        ok_t = jnp.isfinite(ft) & jnp.all(jnp.isfinite(gt))
-        actual = fx - ft
-        rho = actual / jnp.where(pred > 0, pred, 1.0)
-        gn, gnt = jnp.linalg.norm(g / c), jnp.linalg.norm(gt / c)
-        # rounding level (as in the damped solvers): f cannot tell better from worse, a
-        # halved gradient can
-        unmeasurable = 1e3 * eps * jnp.abs(fx)
-        at_rounding = (jnp.abs(actual) <= 16 * eps * jnp.abs(fx)) | (
-            (pred <= unmeasurable) & (jnp.abs(actual) <= unmeasurable))
-        polish = at_rounding & (gnt < gn)
-        accept = ok_h & valid_p & ok_t & (pred > 0) & ((rho > 1e-4) | polish)
+        if gauss_newton:
+            ft, gt, ht = self._evaluate(fn, xt, unravel, args, state.extra)
+            ht = ht.astype(dtype)
+        else:
+            ft, gt = jax.value_and_grad(f)(xt)
+            ht = h
+        gsc, gst = g / c, gt / c
+        gn2, gnt2 = jnp.sum(jnp.stack([gsc * gsc, gst * gst]), axis=1)
+        r_gt = S._trial_gradient_size(gst, xt, c)
+        ok_t = jnp.isfinite(ft) & jnp.isfinite(r_gt)
+        # at rounding level, accepted when |gt/c| <= |g/c| (not "halves", as in the damped
+        # solvers: Gauss-Newton converges only linearly on a problem with residuals)
+        accept, actual, rho = S._acceptance(fx, ft, pred, gn2, gnt2, ok_h, valid_p, ok_t,
+                                            1.0, eps)
+        small, at_optimum = S._stopping(candidate, accept, valid_q, valid_p, r_q, r_p, r_gt,
+                                        grad_small, tol)
 
         # the radius (Moré 1978): after a poor step, mu * min(Delta, 10 ||Dp||) with mu in
         # [0.1, 0.5] the minimiser of the quadratic through f(x), its slope g.p along p and
@@ -276,28 +309,15 @@ class TrustRegion(S.GaussNewton):
         # a converging q (taken outside the radius logic) leaves the radius as it was
         delta_next = jnp.where(candidate, jnp.maximum(delta_next, delta), delta_next)
 
-        small = jnp.where(valid_q, S._per_coordinate_small(q, x, c, tol),
-                          valid_p & S._per_coordinate_small(p, x, c, tol))
-        at_optimum = candidate & jnp.where(accept, grad_small_at(gt, xt),
-                                           grad_small & (r_q <= tol))
         # no decrease inside any region that rounding can resolve
         stuck = (~accept) & (delta_next <= eps * (jnp.linalg.norm(s * x) + 1.0))
-        blocked = (~accept) & (state.blocked | ~ok_t)
-        status = jnp.where(
-            ~ok_h,
-            S.NONFINITE,
-            jnp.where(
-                at_optimum | ((~accept) & small & grad_small),
-                S.CONVERGED,
-                jnp.where(stuck, jnp.where(blocked & ~grad_small, S.NONFINITE, S.CONVERGED),
-                          S.RUNNING),
-            ),
-        )
+        status, blocked = S._verdict(ok_h, ok_t, accept, at_optimum, small, grad_small, stuck,
+                                     state.blocked)
         x = jnp.where(accept, xt, x)
         new = _TrustState(
             x, jnp.where(accept, ft, fx), jnp.where(accept, gt, g), jnp.where(accept, ht, h),
             d, delta_next.astype(dtype), S._i32(status), blocked,
-            jnp.where(accept, rel(p), state.r_prev).astype(dtype), accept,
+            jnp.where(accept, r_p, state.r_prev).astype(dtype), accept,
             jnp.asarray(False), state.extra,
         )
         return unravel(x), new

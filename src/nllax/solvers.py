@@ -7,7 +7,9 @@
   Fisher scoring with ``curvature="expected"``).
 * :class:`TrustRegion`: Gauss–Newton on :math:`J^\top W J` in a Moré (1978) trust
   region, the default for a :class:`nllax.Likelihood` whose predictor is nonlinear
-  (for an affine one it runs :class:`GaussNewton`'s iteration).
+  (for an affine one it runs :class:`GaussNewton`'s iteration); for any other callable,
+  Newton on the exact Hessian in the same trust region (an option: :class:`Newton`
+  stays the default there, ``bench/NIST.md``).
 * :class:`Optax`: any optax transformation (``fit(optimizer=opt)`` wraps it).
 * :class:`Solver`: the interface (``init`` / ``step`` / ``terminate`` / ``postprocess``
   on a NamedTuple state) for writing another one.
