@@ -72,7 +72,9 @@ def test_beta_cdf_derivatives(x64):
     # in y: the density; in mean and precision (the continued fraction's derivatives,
     # JAX's betainc has none) against central differences of SciPy's logcdf / logsf
     y, m, p = 0.4, 0.3, 5.0
-    d = jax.grad(lambda y: jnp.exp(nllax.beta.log_cdf(y, mean=m, precision=p)))(y)
+    # the derivatives compiled, one program each (op by op, each primitive of the
+    # continued fraction's derivatives compiles on its own)
+    d = jax.jit(jax.grad(lambda y: jnp.exp(nllax.beta.log_cdf(y, mean=m, precision=p))))(y)
     np.testing.assert_allclose(float(d), stats.beta.pdf(y, 1.5, 3.5), rtol=1e-10)
     h = 1e-5  # central differences: truncation h^2 |f^(3)|, rounding eps / h: ~1e-10
 
@@ -80,13 +82,14 @@ def test_beta_cdf_derivatives(x64):
         return getattr(stats.beta, kind)(y, m * p, (1 - m) * p)
 
     for kind, fn in (("logcdf", nllax.beta.log_cdf), ("logsf", nllax.beta.log_sf)):
+        grad = jax.jit(jax.grad(lambda m, p, y: fn(y, mean=m, precision=p), (0, 1)))
         for y, m, p in ((0.4, 0.3, 5.0), (0.5, 0.6, 40.0), (0.78, 0.8, 300.0)):
-            g = jax.grad(lambda m, p: fn(y, mean=m, precision=p), (0, 1))(m, p)
+            g = grad(m, p, y)
             fd = ((ref(kind, y, m + h, p) - ref(kind, y, m - h, p)) / (2 * h),
                   (ref(kind, y, m, p + h * p) - ref(kind, y, m, p - h * p)) / (2 * h * p))
             np.testing.assert_allclose(np.asarray(g), np.asarray(fd), rtol=1e-7)
     # twice differentiable (Newton's method on a censored beta regression)
-    hess = jax.hessian(lambda v: nllax.beta.log_cdf(0.4, mean=v[0], precision=v[1]))(
+    hess = jax.jit(jax.hessian(lambda v: nllax.beta.log_cdf(0.4, mean=v[0], precision=v[1])))(
         jnp.asarray([0.3, 5.0]))
     assert np.all(np.isfinite(np.asarray(hess)))
     np.testing.assert_allclose(np.asarray(hess), np.asarray(hess).T, rtol=1e-12)
@@ -147,8 +150,8 @@ def test_censored_weibull_is_the_survival_likelihood(x64):
     # sums of 40 terms of size <= ~5: 40 eps relative of the summed magnitudes
     np.testing.assert_allclose(got, want, rtol=1e-13)
     np.testing.assert_allclose(got, ref, rtol=1e-13)
-    g1 = jax.grad(_survival_nll)(theta, *args)
-    g2 = jax.grad(_hand_nll)(theta, jnp.asarray(t), jnp.asarray(event))
+    g1 = jax.jit(jax.grad(_survival_nll))(theta, *args)  # compiled: not op by op
+    g2 = jax.jit(jax.grad(_hand_nll))(theta, jnp.asarray(t), jnp.asarray(event))
     np.testing.assert_allclose(np.asarray(g1), np.asarray(g2), rtol=1e-12)
     # and the fit reaches the same maximum
     r = nllax.fit(_survival_nll, jnp.zeros(2), *args, throw=True)

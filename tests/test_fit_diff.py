@@ -42,12 +42,20 @@ def _beta_hat(X, y, lam):
     return nllax.fit(_ridge, jnp.zeros(X.shape[1]), X, y, lam).params
 
 
+# The derivatives of fits are taken under jit: differentiated eagerly, every primitive of
+# the implicit-function JVP and of the transposes around it compiles on its own (~200
+# programs for one Jacobian); the rules are the same. test_params0_has_no_influence keeps
+# the eager path.
+_JACREV_Y = jax.jit(jax.jacrev(_beta_hat, argnums=1))
+_JACFWD_Y = jax.jit(jax.jacfwd(_beta_hat, argnums=1))
+
+
 def test_least_squares_jacobian_wrt_data_both_modes(x64):
     X, y = _data()
     Xj, yj = jnp.asarray(X), jnp.asarray(y)
     ref = np.linalg.solve(X.T @ X, X.T)  # d beta / d y
-    rev = jax.jacrev(_beta_hat, argnums=1)(Xj, yj, 0.0)
-    fwd = jax.jacfwd(_beta_hat, argnums=1)(Xj, yj, 0.0)
+    rev = _JACREV_Y(Xj, yj, 0.0)
+    fwd = _JACFWD_Y(Xj, yj, 0.0)
     # a linear solve with the Hessian X'X: about cond(X'X) * eps relative, 10x for the
     # Jacobi-scaled Cholesky and the products around it
     tol = 10 * np.linalg.cond(X.T @ X) * EPS64 * np.max(np.abs(ref))
@@ -60,7 +68,7 @@ def test_ridge_derivative_wrt_the_penalty(x64):
     lam = 2.5
     b = np.linalg.solve(X.T @ X + lam * np.eye(3), X.T @ y)
     ref = -np.linalg.solve(X.T @ X + lam * np.eye(3), b)
-    got = jax.jacrev(_beta_hat, argnums=2)(jnp.asarray(X), jnp.asarray(y), lam)
+    got = jax.jit(jax.jacrev(_beta_hat, argnums=2))(jnp.asarray(X), jnp.asarray(y), lam)
     a = X.T @ X + lam * np.eye(3)
     tol = 10 * np.linalg.cond(a) * EPS64 * np.max(np.abs(ref))
     np.testing.assert_allclose(got, ref, rtol=0, atol=tol)
@@ -76,15 +84,17 @@ def test_logistic_gradient_matches_finite_differences(x64):
         return jnp.dot(w, nllax.fit(_logistic, jnp.zeros(3), X, jnp.asarray(y)).params)
 
     Xj = jnp.asarray(X)
-    g = jax.grad(loss)(Xj)
+    g = np.asarray(jax.jit(jax.grad(loss))(Xj))
+    loss_at = jax.jit(loss)  # the re-fits, one program for all the points
     # central differences of re-fits on a few entries: truncation h^2/6 |f'''| and
     # rounding eps |f| / h; the re-fits are exact to ~tol^2 (quadratic convergence).
     # With h = eps^(1/3) both are ~eps^(2/3) |f| (~4e-11 here, |f| ~ 1, f''' ~ 1):
     # 1e3 eps^(2/3) leaves room for f''' up to 1e3.
     h = EPS64 ** (1 / 3)
     for i, j in [(0, 1), (5, 2), (17, 0), (199, 1)]:
-        e = jnp.zeros_like(Xj).at[i, j].set(h)
-        fd = (loss(Xj + e) - loss(Xj - e)) / (2 * h)
+        e = np.zeros_like(X)
+        e[i, j] = h
+        fd = (float(loss_at(X + e)) - float(loss_at(X - e))) / (2 * h)
         np.testing.assert_allclose(g[i, j], fd, rtol=0, atol=1e3 * EPS64 ** (2 / 3))
 
 
@@ -98,7 +108,7 @@ def test_value_derivative_is_the_envelope_theorem(x64):
 
     sse = float(jnp.sum((y - jnp.mean(y)) ** 2))
     ref = -sse / sigma**3 + len(y) / sigma
-    np.testing.assert_allclose(jax.grad(best)(sigma), ref, rtol=100 * EPS64)
+    np.testing.assert_allclose(jax.jit(jax.grad(best))(sigma), ref, rtol=100 * EPS64)
 
 
 def test_not_converged_gives_nan_derivatives(x64):
@@ -108,7 +118,7 @@ def test_not_converged_gives_nan_derivatives(x64):
         return nllax.fit(_logistic, jnp.zeros(3), jnp.asarray(X), y, max_steps=1).params
 
     yb = jnp.asarray((y > 0).astype(float))
-    jac = jax.jacrev(partial_fit)(yb)
+    jac = jax.jit(jax.jacrev(partial_fit))(yb)
     assert np.all(np.isnan(jac))
 
 
@@ -126,6 +136,7 @@ def test_under_jit_and_vmap(x64):
 
 def test_params0_has_no_influence(x64):
     X, y = _data(seed=5)
+    # eager, on purpose: the one derivative of a fit taken outside jit in this module
     g = jax.grad(lambda b0: jnp.sum(nllax.fit(_ridge, b0, jnp.asarray(X), jnp.asarray(y), 0.0).params))(
         jnp.ones(3)
     )
@@ -142,7 +153,7 @@ def test_optax_solver_estimates_are_differentiable_too(x64, solver):
     def fit_lbfgs(y):
         return nllax.fit(_ridge, jnp.zeros(3), jnp.asarray(X), y, 0.0, solver=opt, tol=1e-12).params
 
-    jac = jax.jacrev(fit_lbfgs)(jnp.asarray(y))
+    jac = jax.jit(jax.jacrev(fit_lbfgs))(jnp.asarray(y))
     ref = np.linalg.solve(X.T @ X, X.T)
     # the derivative is taken at the returned point: L-BFGS stops at |grad| <= 1e-12 max(1, |f|),
     # an error of about ||H^-1|| |grad| in beta, which moves the Hessian of a quadratic not at all

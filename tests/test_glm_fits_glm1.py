@@ -67,8 +67,10 @@ def _objective_gap(nll, hat, other, *args):
     along the segment (relative O(|d|), and |d| ~ 1e-8 here), plus the rounding of the
     two values' sums is counted by the caller."""
     d = np.asarray(other, np.float64) - np.asarray(hat, np.float64)
-    g = np.asarray(jax.grad(nll)(hat, *args), np.float64)
-    h = np.asarray(jax.hessian(nll)(hat, *args), np.float64)
+    # gradient and Hessian in one compiled program (op by op, every primitive of the
+    # Hessian compiles on its own)
+    g, h = (np.asarray(a, np.float64) for a in
+            jax.jit(lambda b, *a: (jax.grad(nll)(b, *a), jax.hessian(nll)(b, *a)))(hat, *args))
     return float(2 * (np.linalg.norm(g) * np.linalg.norm(d) + 0.5 * d @ h @ d))
 
 

@@ -10,6 +10,8 @@ the family core will provide).
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -85,6 +87,26 @@ POISSON = nllax.Likelihood(nllax.poisson, _log_rate)
 POISSON_ID = nllax.Likelihood(_PoissonWithFisher, _rate)
 CAUCHY = nllax.Likelihood(_Cauchy, _loc)
 HETERO = nllax.Likelihood(nllax.gaussian, _hetero)
+
+
+@functools.cache
+def _information(lik, kind="observed"):
+    """``lik.information`` as one compiled program (built once per Likelihood and kind):
+    called eagerly it runs op by op, each primitive of the Jacobian and the products
+    compiled on its own (~70 compiles a call)."""
+    return jax.jit(functools.partial(lik.information, kind=kind))
+
+
+@functools.cache
+def _hessian(lik):
+    """The exact Hessian of ``lik.nll`` in the raveled parameters, compiled once per
+    Likelihood (jax.hessian op by op compiles every primitive of it)."""
+
+    @functools.partial(jax.jit, static_argnums=1)
+    def h(x, unravel, args, weights=None, where=None):
+        return jax.hessian(lambda x: lik.nll(unravel(x), *args, weights=weights, where=where))(x)
+
+    return h
 
 
 def _design(n, d, seed):
@@ -175,7 +197,7 @@ def test_poisson_glm_with_offset_matches_newton_raphson(x64):
     r2 = nllax.fit(POISSON.nll, jnp.zeros(4), *args)
     np.testing.assert_array_equal(r.params, r2.params)
     # the information of an affine predictor is the exact Hessian, = X' diag(mu) X
-    info = POISSON.information(r.params, *args)
+    info = _information(POISSON)(r.params, *args)
     # entry (j, k) a sum of n terms X_ij mu_i X_ik: each side's sum rounding
     # (tt.sum_rounding) and mu's (exp of a linear predictor rounded to (d + 2) eps of
     # |X||beta| + |off|, relative that much in mu, plus exp's few roundings)
@@ -189,7 +211,7 @@ def test_poisson_glm_with_offset_matches_newton_raphson(x64):
     # the canonical link: the expected information (the family's declared Fisher
     # information, exp(log_rate) per observation) is the observed one (the same bound:
     # two computations of the same sums)
-    expected = POISSON.information(r.params, *args, kind="expected")
+    expected = _information(POISSON, "expected")(r.params, *args)
     assert np.all(np.abs(np.asarray(expected) - np.asarray(info)) <= bound)
 
 
@@ -226,8 +248,8 @@ def test_heteroscedastic_gaussian_block_curvature(x64):
     from jax.flatten_util import ravel_pytree
 
     x, unravel = ravel_pytree(r.params)
-    exact = jax.hessian(lambda x: HETERO.nll(unravel(x), *args))(x)
-    info = HETERO.information(r.params, *args)
+    exact = _hessian(HETERO)(x, unravel, args)
+    info = _information(HETERO)(r.params, *args)
     np.testing.assert_allclose(info, exact, rtol=1e-12, atol=1e-12 * np.max(np.abs(exact)))
     rtol = 10 * _cond(np.asarray(exact)) * EPS64
     for k in ("b", "c"):
@@ -244,7 +266,7 @@ def test_negative_observed_curvature_cauchy_regression(x64):
     args = (jnp.asarray(y), jnp.asarray(X))
     b0 = jnp.zeros(3)
     # the Gauss-Newton matrix at the start is indefinite: the fallback is exercised
-    b_start = CAUCHY.value_grad_curvature(b0, lambda v: v, args)[2]
+    b_start = jax.jit(lambda b, a: CAUCHY.value_grad_curvature(b, lambda v: v, a)[2])(b0, args)
     assert np.min(np.linalg.eigvalsh(np.asarray(b_start))) < 0
     r = nllax.fit(CAUCHY, b0, *args)
     assert bool(r.converged), r.message
@@ -320,10 +342,10 @@ def test_fisher_scoring_with_expected_information(x64):
         rel = power * rel_mu + tt.TERM_ROUNDINGS * EPS64
         return 2 * tt.sum_rounding(terms) + 2 * np.einsum("i,ijk->jk", rel, terms)
 
-    expected = POISSON_ID.information(scoring.params, *args, kind="expected")
+    expected = _information(POISSON_ID, "expected")(scoring.params, *args)
     want = X.T @ ((1 / mu)[:, None] * X)
     assert np.all(np.abs(np.asarray(expected) - want) <= info_bound(1 / mu, 1))
-    observed = POISSON_ID.information(scoring.params, *args)
+    observed = _information(POISSON_ID)(scoring.params, *args)
     want = X.T @ ((y / mu**2)[:, None] * X)
     assert np.all(np.abs(np.asarray(observed) - want) <= info_bound(y / mu**2, 2))
     with pytest.raises(ValueError, match="curvature"):
@@ -345,7 +367,7 @@ def test_categorical_falls_back_to_the_exact_hessian(x64):
     r = nllax.fit(lik, jnp.zeros((2, 3)), jnp.asarray(labels), jnp.asarray(X))
     # the logits are identified up to a constant per row: the Hessian is singular, so
     # the stopping rule is the rejected-small-step one; the gradient is zero all the same
-    g = jax.grad(lik.nll)(r.params, jnp.asarray(labels), jnp.asarray(X))
+    g = jax.jit(jax.grad(lik.nll))(r.params, jnp.asarray(labels), jnp.asarray(X))
     # within fit's per-coordinate gradient test plus the gradient's rounding
     # (tt.fit_gradient_bound; the singular direction has |H_ii| > 0 all the same)
     g_max = tt.fit_gradient_bound(lik.nll, r.params, jnp.asarray(labels), jnp.asarray(X))
@@ -374,8 +396,8 @@ def test_affine_jacobian_without_the_identity_product(x64):
 
     x, unravel = ravel_pytree({"b": jnp.asarray([0.5, -1.0, 2.0]), "s": jnp.asarray(0.3)})
     flat = lambda x: FIXED_SCALE._predict_flat(x, unravel, (X, Z), (20,))  # noqa: E731
-    jac, u = L._affine_jacobian(flat, x)
-    ref = jax.jacfwd(flat)(x)
+    # both in one compiled program (op by op, each primitive compiles on its own)
+    (jac, u), ref = jax.jit(lambda x: (L._affine_jacobian(flat, x), jax.jacfwd(flat)(x)))(x)
     np.testing.assert_array_equal(jac["loc"], ref["loc"])
     assert jac["scale"] is None and not np.any(ref["scale"])
     # compiled: no (n, d) product with the identity, no dot at all for X @ beta's J
@@ -413,13 +435,16 @@ def test_one_pass_evaluation_matches_the_direct_one(x64, monkeypatch, lik, rows)
     x0, unravel = ravel_pytree(p0)
     x1, _ = ravel_pytree(p1)
     rw = {"weights": weights, "where": where}
-    plan = lk.affine_plan(x0, unravel, args, **rw)
+    plan = jax.jit(lambda x0, args, rw: lk.affine_plan(x0, unravel, args, **rw))(x0, args, rw)
     assert plan is not None
     if lik == "fixed_scale":
         assert list(plan["jac"]) == ["loc"]  # the constant scale has no Jacobian block
-    got = lk.value_grad_curvature(x1, unravel, args, plan=plan)
-    want = lk.value_grad_curvature(x1, unravel, args, **rw)
-    exact = jax.hessian(lambda x: lk.nll(unravel(x), *args, **rw))(x1)
+    # the two evaluations in one compiled program (op by op, every primitive of them
+    # compiles on its own: ~120 compiles a case), the exact Hessian in another
+    got, want = jax.jit(lambda x1, args, plan, rw: (
+        lk.value_grad_curvature(x1, unravel, args, plan=plan),
+        lk.value_grad_curvature(x1, unravel, args, **rw)))(x1, args, plan, rw)
+    exact = _hessian(lk)(x1, unravel, args, **rw)
     for a, b in zip(got, want):
         np.testing.assert_allclose(a, b, rtol=64 * EPS64, atol=64 * EPS64 * np.max(np.abs(b)))
     np.testing.assert_allclose(got[2], exact, rtol=1e-12, atol=1e-12 * np.max(np.abs(exact)))
@@ -435,9 +460,8 @@ def test_expected_information_ignores_a_masked_observation(x64):
     X[7] = 0.0  # rate 0 here
     where = np.arange(20) != 7
     beta = jnp.asarray([1.0, 0.5, 0.5])
-    masked = POISSON_ID.information(beta, jnp.asarray(y), jnp.asarray(X), kind="expected",
-                                    where=jnp.asarray(where))
-    indexed = POISSON_ID.information(beta, jnp.asarray(y[where]), jnp.asarray(X[where]),
-                                     kind="expected")
+    info = _information(POISSON_ID, "expected")
+    masked = info(beta, jnp.asarray(y), jnp.asarray(X), where=jnp.asarray(where))
+    indexed = info(beta, jnp.asarray(y[where]), jnp.asarray(X[where]))
     # the same sums in the same order but for one exact zero term: a few eps
     np.testing.assert_allclose(masked, indexed, rtol=8 * 20 * EPS64)

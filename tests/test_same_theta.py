@@ -21,6 +21,7 @@ objective is one function object so that ``nllax.fit`` compiles it once per sess
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -175,17 +176,10 @@ def flat(tree) -> np.ndarray:
 
 def newton_distance(objective, params, *args) -> float:
     """‖H⁻¹∇f‖ at ``params``: how far a smooth, strictly convex objective's minimum
-    still is (a certificate of convergence that does not trust the fit's own test)."""
-    v, unravel = ravel_pytree(params)
-
-    def f(v):
-        return objective(unravel(v), *args)
-
-    @jax.jit  # one small compile instead of many eager Hessian ops
-    def step(v):
-        return jnp.linalg.norm(jnp.linalg.solve(jax.hessian(f)(v), jax.grad(f)(v)))
-
-    return float(step(v))
+    still is (a certificate of convergence that does not trust the fit's own test).
+    The Newton step of tt.newton_certificate: one program per objective, compiled once
+    and shared with tt.fit_distance (a jit built here per call compiled it again)."""
+    return tt.newton_certificate(objective, params, *args)[0]
 
 
 def l1_regression(X, y) -> np.ndarray:
@@ -212,6 +206,28 @@ def lstsq(X, y, weights=None) -> np.ndarray:
 # --- the measured gradient ratio is the table's a -------------------------------------
 
 
+@functools.cache
+def _jitted(fn):
+    """``fn`` compiled once: verify takes its gradient eagerly, which for a jitted
+    objective is one program, instead of every primitive of the gradient compiled on its
+    own (the same function and derivative)."""
+    return jax.jit(fn)
+
+
+
+@functools.cache
+def _identity_check(name):
+    """The row's ``eq.check`` at the probe as one compiled program (eagerly, each of its
+    primitives compiles on its own): NLL, a * loss, b and the relative error."""
+    c = CASES[name]
+
+    def f(y, probe, X):
+        chk = c.eq.check(y, c.predict(probe, X), **c.noise)
+        return chk.nll, chk.a * chk.loss, chk.b, chk.rel_error
+
+    return jax.jit(f)
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_gradient_ratio_is_the_table_scale(x64, name):
     c = CASES[name]
@@ -222,19 +238,20 @@ def test_gradient_ratio_is_the_table_scale(x64, name):
     # ratio, the residual and each leaf ratio are off by at most the two added.
     rtol = (tt.relative_gradient_rounding(c.nll, probe, X, y)
             + tt.relative_gradient_rounding(c.loss, probe, X, y))
-    r = verify.assert_proportional(c.nll, c.loss, probe, X, y, ratio=a, rtol=rtol)
+    r = verify.assert_proportional(_jitted(c.nll), _jitted(c.loss), probe, X, y, ratio=a,
+                                   rtol=rtol)
     assert float(r.cosine) == pytest.approx(1.0, abs=rtol)  # 1 - cos <= residual^2 / 2
     for leaf in jax.tree_util.tree_leaves(r.leaf_ratios):
         assert float(leaf) == pytest.approx(float(a), rel=rtol)
     # The NLL's value is a * loss + b, too: to the rounding of the two sums of n terms
     # and of b (a few eps), relative to the largest of |NLL|, |a loss|, |b| (rel_error's).
-    chk = c.eq.check(y, c.predict(probe, X), **c.noise)
+    nll, a_loss, b, rel_error = map(float, _identity_check(name)(y, probe, X))
     nll_terms, _ = tt.row_terms(c.nll, probe, X, y)
     loss_terms, _ = tt.row_terms(c.loss, probe, X, y)
-    size = max(abs(float(chk.nll)), abs(float(chk.a * chk.loss)), abs(float(chk.b)))
+    size = max(abs(nll), abs(a_loss), abs(b))
     tol = (tt.sum_rounding(nll_terms) + float(a) * tt.sum_rounding(loss_terms)
-           + tt.TERM_ROUNDINGS * tt.EPS64 * abs(float(chk.b))) / size
-    assert float(chk.rel_error) <= tol
+           + tt.TERM_ROUNDINGS * tt.EPS64 * abs(b)) / size
+    assert rel_error <= tol
 
 
 def test_table_scales_are_the_documented_constants(x64):
