@@ -155,8 +155,11 @@ def _count_elem(k):
 
 
 def _count_whole(k):
-    # k - floor(k) is 0 exactly for integers, > 0 otherwise, NaN for NaN/inf.
-    return jnp.sum((k - jnp.floor(k)) + (jnp.abs(k) - k)) == 0
+    # ceil(k) - k is 0 exactly for integers, > 0 otherwise, NaN for NaN/inf. ceil, not the
+    # floor of the per-element rule: the gradient's pass evaluates that rule, and a floor
+    # shared by both (XLA's CSE merges equal expressions) was written out as an n-sized
+    # buffer (XLA:CPU's reduction fusion does not take a producer with another user)
+    return jnp.sum((jnp.ceil(k) - k) + (jnp.abs(k) - k)) == 0
 
 
 COUNTS = Constraint(

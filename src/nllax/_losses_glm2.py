@@ -57,7 +57,7 @@ _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 @jax.custom_jvp
 def _gamma_dev(y, log_mean):
     x = y * jnp.exp(-log_mean)
-    return 2.0 * nllax.gamma.ratio_deviance(x, jnp.log(y) - log_mean)
+    return nllax.gamma.ratio_deviance(x, jnp.log(y) - log_mean, times=2.0)
 
 
 @_gamma_dev.defjvp
