@@ -84,19 +84,49 @@ def test_identity_float32(name):
         assert err <= bound, (name, v, err, bound)
 
 
+def _gradient_and_sensitivities(fn, x, y):
+    """``(g, dg/dx, dg/dy)`` of ``fn(x, y)`` with respect to ``x`` (flattened; ``dg/dy``
+    None when ``y`` is not floating): one forward-over-reverse pass whose primal is the
+    gradient. Traced inside the test's one jitted program (op by op, as
+    tt.derivative_rounding runs them, each primitive was a compile of its own)."""
+    shape = x.shape
+    floating = jnp.issubdtype(y.dtype, jnp.floating)
+
+    def g_of(xf, y):
+        g = jax.grad(lambda v: fn(v.reshape(shape), y))(xf)
+        return g, g
+
+    jac, g = jax.jacfwd(g_of, argnums=(0, 1) if floating else 0, has_aux=True)(
+        x.reshape(-1), y)
+    return (g, jac[0], jac[1]) if floating else (g, jac, None)
+
+
 @pytest.mark.parametrize("name", ROWS)
 def test_gradient_ratio_is_a(x64, name):
     eq = nllax.equivalences[name]
     y, pred, noise, _, _ = _inputs(name, jnp.float64)
-    r = nllax.verify.gradient_ratio(lambda p: eq.nll(y, p, **noise), lambda p: eq.loss_at(y, p, **noise),
-                                    pred)
-    a = float(eq.a(y, **noise))
+    fns = (lambda p, y: eq.nll(y, p, **noise), lambda p, y: eq.loss_at(y, p, **noise))
+
+    @jax.jit
+    def run(y, pred):
+        r = nllax.verify.gradient_ratio(lambda p: fns[0](p, y), lambda p: fns[1](p, y), pred)
+        return r, eq.a(y, **noise), [_gradient_and_sensitivities(fn, pred, y) for fn in fns]
+
+    r, a, derivs = run(y, pred)
+    a = float(a)
     # each gradient entry is one observation's derivative, within its backward-error
-    # rounding (tt.derivative_rounding: eps times the derivative's condition numbers);
-    # the least-squares ratio and the residual are off by the two relative errors added
+    # rounding (tt.derivative_rounding: eps times the derivative's condition numbers, c eps
+    # (|g| + |dg/dx| |x| + |dg/dy| |y|)); the least-squares ratio and the residual are off
+    # by the two relative errors added
     rtol = tt.TERM_ROUNDINGS * tt.EPS64  # the ratio's and a's own roundings
-    for fn in (lambda p, y: eq.nll(y, p, **noise), lambda p, y: eq.loss_at(y, p, **noise)):
-        g, dg = tt.derivative_rounding(fn, pred, y)
+    x = np.abs(np.asarray(pred, np.float64)).reshape(-1)
+    for g, dgdx, dgdy in derivs:
+        g = np.asarray(g, np.float64)
+        cond = np.abs(np.asarray(dgdx, np.float64)) @ x
+        if dgdy is not None:
+            cond = cond + np.abs(np.asarray(dgdy, np.float64)).reshape(g.size, -1) @ np.abs(
+                np.asarray(y, np.float64).reshape(-1))
+        dg = tt.TERM_ROUNDINGS * tt.EPS64 * (np.abs(g) + cond)
         rtol += float(np.linalg.norm(dg) / np.linalg.norm(g))
     assert abs(float(r.ratio) / a - 1) <= rtol and float(r.residual) <= rtol, (name, r, rtol)
 

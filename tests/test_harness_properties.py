@@ -35,20 +35,27 @@ def test_mask_equals_indexing_and_weights(cp):
     def run(d, k):
         f_mask = H.grad_fn(case, d, k, names, where=m)
         sub_k = {a: v[idx] for a, v in k.items()}
-        f_index = H.grad_fn(case, d[idx], sub_k, names)
         vals = tuple(k[n] for n in names)
         sub = tuple(sub_k[n] for n in names)
-        # the indexed gradient's sensitivity to its inputs (its condition numbers), for
-        # the backward-error bound below: d g_j / d v_l and d g_j / d data
         argn = tuple(range(len(names)))
-        dgdv = jax.jacfwd(jax.grad(f_index, argnums=argn), argnums=argn)(*sub)
         floating = jnp.issubdtype(d.dtype, jnp.floating)
-        dgdd = (jax.jacfwd(lambda dd: jax.grad(H.grad_fn(case, dd, sub_k, names), argnums=argn)(*sub))(d[idx])
-                if floating else None)
+
+        # the indexed value and gradient, and the gradient's sensitivity to its inputs
+        # (its condition numbers, for the backward-error bound below): d g_j / d v_l and
+        # d g_j / d data, in one forward-over-reverse pass whose primal (the aux) is the
+        # value and gradient by reverse mode
+        def indexed(dd, *v):
+            vg = jax.value_and_grad(H.grad_fn(case, dd, sub_k, names), argnums=argn)(*v)
+            return vg[1], vg
+
+        off = 1 if floating else 0
+        wrt = tuple(range(1 - off, len(names) + 1))
+        jac, vg_index = jax.jacfwd(indexed, argnums=wrt, has_aux=True)(d[idx], *sub)
         return {
-            "dgdv": dgdv, "dgdd": dgdd,
-            "masked": jax.value_and_grad(f_mask, argnums=tuple(range(len(names))))(*vals),
-            "indexed": jax.value_and_grad(f_index, argnums=tuple(range(len(names))))(*sub),
+            "dgdv": tuple(tuple(jac[j][off + l] for l in argn) for j in argn),
+            "dgdd": tuple(jac[j][0] for j in argn) if floating else None,
+            "masked": jax.value_and_grad(f_mask, argnums=argn)(*vals),
+            "indexed": vg_index,
             "plain": H.call(case, "nll", d, k),
             "ones": H.call(case, "nll", d, k, weights=jnp.ones(d.shape[0])),
             "twice": H.call(case, "nll", d, k, weights=2.0),

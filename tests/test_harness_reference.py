@@ -92,13 +92,20 @@ def test_parametrisations_round_trip(x64, cp):
     assert np.all(np.abs(case.reference(data, **back) - ref0) <= bound), (bound,)
 
 
+@functools.cache
+def _log_cdf_sf(name):
+    """The case's (log_cdf, log_sf), compiled once per case (both CDF tests call it)."""
+    case = CASES[name]
+    return jax.jit(lambda d, k: (H.call(case, "log_cdf", d, k), H.call(case, "log_sf", d, k)))
+
+
 @pytest.mark.parametrize("case", CONTINUOUS, ids=[c.name for c in CONTINUOUS])
 def test_log_cdf_and_log_sf_float64(x64, case):
     choice = case.parametrisations()[0]
     data, params, kw = H.inputs(case, choice)
     points = [(data, params)] + [(np.asarray(d, np.float64), {k: np.broadcast_to(np.asarray(
         v, np.float64), np.shape(d)) for k, v in p.items()}) for d, p in case.tails]
-    f = jax.jit(lambda d, k: (H.call(case, "log_cdf", d, k), H.call(case, "log_sf", d, k)))
+    f = _log_cdf_sf(case.name)
     for d, p in points:
         cdf, sf = map(np.asarray, f(H.to_jax(d), {a: H.to_jax(v) for a, v in p.items()}))
         np.testing.assert_allclose(cdf, case.ref_log_cdf(d, **p), rtol=case.rtol64 * 10)
@@ -117,16 +124,17 @@ def test_derivative_of_the_cdf_is_the_density(x64, case):
     k = {a: H.to_jax(v) for a, v in kw.items()}
     cdf = jax.vmap(jax.grad(lambda y, kk: jnp.exp(H.call(case, "log_cdf", y, kk))),
                    in_axes=(0, 0))
-    got = np.asarray(jax.jit(cdf)(H.to_jax(data), k))
+    lp_y = jax.vmap(jax.grad(lambda y, kk: H.call(case, "log_prob", y, kk)))
+    # both derivatives in one program
+    got, dlp = map(np.asarray, jax.jit(lambda y, kk: (cdf(y, kk), lp_y(y, kk)))(
+        H.to_jax(data), k))
     ref = case.reference(data, **params)
     want = np.exp(ref)
     # relative to the density: the reference's log within rtol64 relative, i.e. rtol64
     # |log p| after exp; the derivative of exp(log_cdf) by autodiff, a few roundings of
     # exp(log F) (relative eps |log F|) and of the derivative, whose backward error in y
     # (eps |y|) is amplified by |d log p / dy| (its condition number)
-    dlp = np.asarray(jax.jit(jax.vmap(jax.grad(lambda y, kk: H.call(case, "log_prob", y, kk))))(
-        H.to_jax(data), k))
-    log_f = np.asarray(jax.jit(lambda y, kk: H.call(case, "log_cdf", y, kk))(H.to_jax(data), k))
+    log_f = np.asarray(_log_cdf_sf(case.name)(H.to_jax(data), k)[0])
     rtol = (case.rtol64 * np.abs(ref)
             + H.EPS64 * 8 * (1 + np.abs(log_f) + np.abs(np.asarray(data)) * np.abs(dlp)))
     assert np.all(np.abs(got - want) <= rtol * want), (np.abs(got - want) / want, rtol)
