@@ -138,6 +138,7 @@ from jax import lax
 from jax.flatten_util import ravel_pytree
 
 from nllax import _solvers as S
+from nllax._family import _top_level as _family_top_level
 from nllax._likelihood import likelihood_of
 from nllax._trust import TrustRegion
 
@@ -376,15 +377,9 @@ def _compiler_options() -> dict | None:
     return _XLA_OPTIONS
 
 
-def _top_level() -> bool:
-    """Whether no transformation is tracing (compiler options are for top-level jits only:
-    a nested one raises); False where this JAX does not say."""
-    try:
-        from jax._src import core as _core
-
-        return bool(_core.trace_state_clean())
-    except Exception:  # noqa: BLE001  (a JAX without it: no options, as under jit)
-        return False
+# Whether no transformation is tracing (compiler options are for top-level jits only: a
+# nested one raises); the test eager family calls use too.
+_top_level = _family_top_level
 
 
 class _Program:
