@@ -68,6 +68,33 @@ def test_beta_large_precision_against_decimal(dtype):
             assert np.all(np.abs(got - want) <= 16 * eps * mag), (precision, got, want)
 
 
+def test_beta_float32_gradients_at_tiny_mean_and_y():
+    # d(-log p)/d mean = -phi [log y - log(1 - y) - psi(a) + psi(b)] and d(-log p)/dy =
+    # -(a - 1)/y + (b - 1)/(1 - y) (a = mean phi, b = (1 - mean) phi), from SciPy's
+    # digamma in float64 at the float32 inputs. Autodiff through bd0's quotient gave NaN
+    # (mean 1e-20, y 1e-21) and -inf in y (y = 1e-21), though every derivative is a
+    # normal float32. Bound: a few roundings of each term of the closed form, 16 eps32
+    # times the sum of their sizes (the closed form's conditioning; no cancellation
+    # inside the family's evaluation is larger).
+    eps = np.finfo(np.float32).eps
+    pts = np.asarray([(1e-20, 1e-21, 3.0), (1e-25, 1e-24, 3.0), (0.3, 1e-21, 3.0),
+                      (1e-3, 1e-30, 3.0), (0.7, 1e-35, 0.5), (0.3, 0.3000001, 3.0),
+                      (0.999, 1 - 1e-7, 50.0), (1e-6, 0.5, 1e4)], np.float32)
+    m, y, p = (jnp.asarray(pts[:, i]) for i in range(3))
+    grads = jax.jit(jax.grad(lambda m, y, p: nllax.beta.nll(y, mean=m, precision=p),
+                             (0, 1)))
+    gm, gy = (np.asarray(g, np.float64) for g in grads(m, y, p))
+    md, yd, pd = (pts[:, i].astype(np.float64) for i in range(3))
+    a, b = md * pd, (1 - md) * pd
+    tm = np.stack([pd * np.log(yd), -pd * np.log1p(-yd), -pd * special.digamma(a),
+                   pd * special.digamma(b)])
+    ty = np.stack([(a - 1) / yd, -(b - 1) / (1 - yd)])
+    for got, terms in ((gm, tm), (gy, ty)):
+        assert np.all(np.isfinite(got)), got
+        assert np.all(np.abs(got + terms.sum(0)) <= 16 * eps * np.abs(terms).sum(0)), (
+            got, -terms.sum(0))
+
+
 def test_beta_cdf_derivatives(x64):
     # in y: the density; in mean and precision (the continued fraction's derivatives,
     # JAX's betainc has none) against central differences of SciPy's logcdf / logsf
