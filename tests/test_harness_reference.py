@@ -159,7 +159,8 @@ def _scalar_log_prob(name):
 
 def _memo(f):
     """``f`` remembering its values by the point: _density_floor's second quadrature of the
-    same density (and the case's own support rules) then reuse the first one's points."""
+    same density (and the case's own support rules) then reuse the first one's points
+    where they coincide (21 to 43% of the evaluations, bench/TEST_TIME.md)."""
     seen = {}
 
     def g(y):
