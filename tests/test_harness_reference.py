@@ -63,6 +63,15 @@ def test_log_prob_and_reductions_match_reference_float64(x64, cp):
             assert abs(got[key] - value) <= 3 * size * scale + 1e-300, key
 
 
+@functools.cache
+def _canonical_jacobians(name, names):
+    """d log_prob / d theta for the parameters ``names`` at canonical inputs, one program a
+    case (a ``jax.jit`` of a fresh lambda per test compiled it once per parametrisation)."""
+    case = CASES[name]
+    return jax.jit(lambda d, c: jax.jacfwd(lambda t: H.call(case, "log_prob", d, {**c, **t}))(
+        {n: c[n] for n in names}))
+
+
 @pytest.mark.parametrize("cp", PARAMS, ids=[pid(x) for x in PARAMS])
 def test_parametrisations_round_trip(x64, cp):
     # from_canonical and to_canonical are inverse (the harness relies on both), up to what
@@ -81,9 +90,9 @@ def test_parametrisations_round_trip(x64, cp):
     moved = np.zeros(len(data))
     names = [name for name, v in params.items()
              if np.issubdtype(np.asarray(v).dtype, np.floating) and name not in case.grad_exclude]
-    # every Jacobian from one compiled program (op by op, it was ~60 small compiles a case)
-    jacs = jax.jit(lambda d, c: jax.jacfwd(lambda t: H.call(case, "log_prob", d, {**c, **t}))(
-        {name: c[name] for name in names}))(d, canon)
+    # every Jacobian from one compiled program (op by op, it was ~60 small compiles a case),
+    # built once per case: the point is canonical, so every parametrisation shares it
+    jacs = _canonical_jacobians(case.name, tuple(names))(d, canon)
     for name in names:
         moved += np.abs(np.asarray(jacs[name]).reshape(len(data), -1)) @ np.abs(
             np.asarray(back[name] - params[name], np.float64)).reshape(-1)
@@ -148,6 +157,21 @@ def _scalar_log_prob(name):
     return jax.jit(lambda y, k: case.module.log_prob(y, **k, **case.options))
 
 
+def _memo(f):
+    """``f`` remembering its values by the point: _density_floor's second quadrature of the
+    same density (and the case's own support rules) then reuse the first one's points
+    where they coincide (21 to 43% of the evaluations, bench/TEST_TIME.md)."""
+    seen = {}
+
+    def g(y):
+        y = float(y)
+        if y not in seen:
+            seen[y] = f(y)
+        return seen[y]
+
+    return g
+
+
 # QUADPACK's error estimate (scipy.integrate.quad) is no rigorous bound but is built to be
 # pessimistic: it scales the Gauss-Kronrod difference up, as (200 |K - G| / |I|)^1.5 |I|,
 # and is never below 50 eps of the integral of |f| (its own rounding). A factor 10 on it
@@ -189,8 +213,11 @@ def _integrate(case, params):
     k = {a: jnp.asarray(v, jnp.float64) for a, v in params.items()}
     lp1 = _scalar_log_prob(case.name)
 
+    # the point as a NumPy scalar: jnp.asarray(y) was a dispatch of its own per point,
+    # ~6x the cost of the jitted call (measured 440 against 70 us a point)
+    @_memo
     def density(y):
-        return float(np.exp(lp1(jnp.asarray(y, jnp.float64), k)))
+        return float(np.exp(lp1(np.float64(y), k)))
 
     s = case.support
     if callable(s):
@@ -251,43 +278,56 @@ def test_fisher_information_is_the_expected_squared_score(x64, cpc):
     declared = case.family.fisher_information(**{k: jnp.asarray(v) for k, v in kw.items()})
     assert declared
     for name, info in declared.items():
-        others = {k: jnp.asarray(v) for k, v in kw.items() if k != name}
-
-        def score(y, theta):
-            return jax.grad(lambda t: jnp.sum(case.module.log_prob(
-                y, **others, **{name: t}, **case.options)))(theta)
-
-        theta = jnp.asarray(kw[name])
-        if np.ndim(theta):  # an event parameter (logits): the diagonal of the information
+        if np.ndim(kw[name]):  # an event parameter (logits): the diagonal of the information
             continue
-        sq = jax.jit(lambda y: score(y, theta) ** 2)
-        total, bound = _integrate_fn(case, kw, lambda y: float(sq(jnp.asarray(y))))
+        total, bound = _integrate_fn(case, kw, name)
         # the quadrature's own error bound (10x its estimate, _integrate_fn), and a few
         # roundings of the declared closed form
         np.testing.assert_allclose(total, float(np.asarray(info).reshape(-1)[0]),
                                    rtol=8 * H.EPS64, atol=bound, err_msg=name)
 
 
-def _integrate_fn(case, kw, g):
-    """sum/integral of density(y) * g(y) over the support, with an error bound."""
+@functools.cache
+def _log_prob_and_squared_score(case_name, name, batched):
+    """``(y, kw) -> (log p(y), (d log p(y) / d kw[name])^2)``, one program a case and
+    parameter (the density's value is the primal of the score's); ``batched``: over a
+    vector of points (a finite support, one call instead of one a point)."""
+    case = CASES[case_name]
+
+    def f(y, kw):
+        return jax.value_and_grad(lambda t: jnp.sum(case.module.log_prob(
+            y, **{**kw, name: t}, **case.options)))(kw[name])
+
+    def g(y, kw):
+        lp, score = f(y, kw)
+        return lp, score ** 2
+
+    return jax.jit(jax.vmap(g, in_axes=(0, None)) if batched else g)
+
+
+def _integrate_fn(case, kw, name):
+    """sum/integral of density(y) * g(y) over the support, with an error bound; g(y) the
+    squared score of parameter ``name``."""
     k = {a: jnp.asarray(v, jnp.float64) for a, v in kw.items()}
-    lp = jax.jit(lambda y: case.module.log_prob(y, **k, **case.options))
     s = case.support
     # the score's square g carries a few roundings of its own (in _density_error's c eps)
     if s in ("real", "positive", "unit"):
         lo, hi = {"real": (-np.inf, np.inf), "positive": (0, np.inf), "unit": (0, 1)}[s]
-        dens = lambda y: float(np.exp(lp(jnp.asarray(y, jnp.float64))))  # noqa: E731
+        prog = _log_prob_and_squared_score(case.name, name, False)
+        # both quadratures (and the density and g at a point) share one call a point
+        at = _memo(lambda y: tuple(float(v) for v in prog(np.float64(y), k)))
+        dens = lambda y: math.exp(at(y)[0])  # noqa: E731
+        g = lambda y: at(y)[1]  # noqa: E731
         f = lambda y: dens(y) * g(y)  # noqa: E731
         total, err = integrate.quad(f, lo, hi, epsabs=1e-13, epsrel=1e-11, limit=500)
         return total, QUAD_SAFETY * err + _density_floor(case, dens, lo, hi, g)
     if s == "binary":
-        ys = (0.0, 1.0)
+        ys = np.array([0.0, 1.0])
     elif isinstance(s, tuple) and s[0] == "counts":
-        ys = tuple(float(y) for y in range(s[1] + 1))
+        ys = np.arange(s[1] + 1, dtype=np.float64)
     else:
         pytest.skip(f"no integration for support {s!r}")
-    lps = np.asarray([float(lp(jnp.float64(y))) for y in ys])
-    gs = np.asarray([g(y) for y in ys])
+    lps, gs = map(np.asarray, _log_prob_and_squared_score(case.name, name, True)(ys, k))
     total = float(np.sum(np.exp(lps) * gs))
     # beyond k_max: the normalisation test's geometric tail (10 times the last term),
     # here of p g
