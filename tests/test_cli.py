@@ -120,6 +120,22 @@ def test_a_tightened_tolerance_fails_the_table(monkeypatch, capsys, full_json):
     assert f"{len(cli.non_smooth())} FAILED" in out
 
 
+def test_non_smooth_rows_fit_in_groups_of_their_own():
+    # Only a non-smooth row's fit can need the L-BFGS polish, whose program holds every
+    # branch of its group: grouped with the smooth rows it was the report's largest program.
+    # Smooth rows of one model still share one fit objective (one compiled loop).
+    eqs = nllax.equivalences
+    plans = cli._plan(list(eqs), eqs, int(N), 0)
+    name_of = {id(eq): name for name, eq in eqs.items()}
+    rough = cli.non_smooth()
+    assert rough and set(plans) == set(eqs)
+    for name, plan in plans.items():
+        members = [name_of[id(eq)] for eq, _ in plan.members]
+        assert name in members and all((m in rough) == (name in rough) for m in members)
+    assert plans["sse"].objective is plans["mse"].objective is plans["huber"].objective
+    assert plans["sae"].objective is plans["mae"].objective is plans["pinball"].objective
+
+
 def test_an_equivalence_without_embedded_data_fails(monkeypatch, capsys):
     _only(monkeypatch, new_loss=nllax.equivalences["binary_cross_entropy"])
     assert cli.main(["report", "--n", N, "--device", "cpu:0"]) == 1
