@@ -306,8 +306,8 @@ def _measure_fn(eq, model):
 
 
 def _fit_objective(members: tuple):
-    """One objective for the fits of several equivalences that share a model and the
-    data's shapes: ``objective(theta, which, X, y, noise)`` is *exactly* the NLL of
+    """One objective for the fits of several equivalences that share a model, the
+    data's shapes and smoothness (:func:`_plan`): ``objective(theta, which, X, y, noise)`` is *exactly* the NLL of
     ``members[i]`` for ``which = 2 i`` and exactly its loss for ``which = 2 i + 1``.
 
     ``lax.switch`` runs only the selected branch, so fitting it with ``which = 2 i``
