@@ -306,8 +306,8 @@ def _measure_fn(eq, model):
 
 
 def _fit_objective(members: tuple):
-    """One objective for the fits of several equivalences that share a model and the
-    data's shapes: ``objective(theta, which, X, y, noise)`` is *exactly* the NLL of
+    """One objective for the fits of several equivalences that share a model, the
+    data's shapes and smoothness (:func:`_plan`): ``objective(theta, which, X, y, noise)`` is *exactly* the NLL of
     ``members[i]`` for ``which = 2 i`` and exactly its loss for ``which = 2 i + 1``.
 
     ``lax.switch`` runs only the selected branch, so fitting it with ``which = 2 i``
@@ -345,10 +345,18 @@ def _plan(names: Sequence[str], eqs, n: int, seed: int) -> dict[str, _Plan | str
             probs[name] = make_problem(name, n, seed, eqs[name])
         except KeyError:
             probs[name] = f"no embedded problem for equivalence {name!r}"
+    # Non-smooth rows fit in groups of their own: only their fits can end degenerate and
+    # need the L-BFGS polish, and that program holds every branch of its group at each of
+    # its line search's call sites. With the smooth rows of the linear model in the same
+    # group it was the report's largest program (16126 HLO ops, 42.6 CPU s to compile, a
+    # third of the cold run's compile CPU); with the three non-smooth rows alone it is 2255
+    # ops and 5.5 s, and the smooth group's Newton loop loses their branches too; the rows'
+    # numbers are bit for bit the same (bench/TEST_TIME.md, "Report and subprocess tests").
+    rough = non_smooth([n for n, p in probs.items() if isinstance(p, Problem)])
     groups: dict[Any, list[str]] = {}
     for name, prob in probs.items():
         if isinstance(prob, Problem):
-            key = (prob.model, prob.theta_shape, prob.label_dtype)
+            key = (prob.model, prob.theta_shape, prob.label_dtype, name in rough)
             groups.setdefault(key, []).append(name)
     plans: dict[str, _Plan | str] = {k: v for k, v in probs.items() if isinstance(v, str)}
     for members in groups.values():
