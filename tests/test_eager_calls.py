@@ -147,3 +147,16 @@ def test_equivalence_check_compiles_once_per_structure():
     after = _eager_calls._program.cache_info()
     assert after.misses - before.misses <= 1
     assert after.hits - before.hits >= 2
+
+
+def test_lr_test_eager_equals_the_traced_call_and_still_raises():
+    """nllax.lr_test's arithmetic and incomplete gamma function are one compiled program
+    eagerly (the same body as under jit: bit for bit); its value checks still raise."""
+    eager = nllax.lr_test(-105.2, -101.4, 2)
+    traced = jax.jit(lambda a, b: nllax.lr_test(a, b, 2))(-105.2, -101.4)
+    assert _bytes((eager.statistic, eager.pvalue)) == _bytes((traced.statistic, traced.pvalue))
+    before = nllax._inference._lr_core_jit._cache_size()
+    nllax.lr_test(-12.0, -10.5, 2)
+    assert nllax._inference._lr_core_jit._cache_size() == before  # no new program
+    with pytest.raises(ValueError, match="swapped"):
+        nllax.lr_test(-101.4, -105.2, 2)
