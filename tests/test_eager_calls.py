@@ -160,3 +160,22 @@ def test_lr_test_eager_equals_the_traced_call_and_still_raises():
     assert nllax._inference._lr_core_jit._cache_size() == before  # no new program
     with pytest.raises(ValueError, match="swapped"):
         nllax.lr_test(-101.4, -105.2, 2)
+
+
+def test_an_int_argument_used_as_a_shape_is_part_of_the_key():
+    """A Python int stays a Python int in the objective (a count, a shape), as before."""
+    x, y, w = _data(7)
+
+    def padded_sse(p, a, b, k):
+        return nllax.losses.sse(b, p[0] + p[1] * a) + jnp.sum(jnp.zeros(k))
+
+    r = nllax.verify.gradient_ratio(_nll_k, padded_sse, w, x, y, 3)
+    ref = nllax.verify.gradient_ratio(_nll, _sse, w, x, y).ratio
+    # the same gradients (the padding adds an exact 0): a few roundings of the dtype
+    np.testing.assert_allclose(r.ratio, ref, rtol=16 * np.finfo(np.asarray(ref).dtype).eps)
+    # it ran as a program: its key (body, callables, ...) is not one demoted to op by op
+    assert not any(k[1] == (_nll_k, padded_sse) for k in _eager_calls._op_by_op)
+
+
+def _nll_k(w, x, y, k):
+    return _nll(w, x, y)

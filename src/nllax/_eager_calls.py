@@ -7,10 +7,12 @@ body is a user's objective (``nllax.verify.gradient_ratio`` differentiates ``f``
 or a row of the equivalence table:
 
 - the key of a program: the callables, the pytree structure of the arguments and every leaf
-  that is not an array or a number (strings, bools, ``None`` are structure); arrays and
-  numbers are the program's arguments, as in ``_eager``. An unhashable key: the old path.
-- a program whose trace needs concrete values (the objective converts an argument to a
-  Python number, say) falls back to the old path, and its key remembers that.
+  that is not an array or a float (strings, bools, ``None``, Python ints, often counts or
+  shapes in an objective); arrays and floats are the program's arguments, as in
+  ``_eager``. An unhashable key: the old path.
+- a program whose trace fails falls back to the old path (which gives its result, or the
+  error it gave before); when the old path succeeds (the body needs concrete values: an
+  objective converts an argument to a Python number, say) its key remembers that.
 - a user's callable made afresh for each call (``lambda w: nll(w, x, y)`` inside a loop)
   would compile a new program per call where op by op reuses the compiled primitives: the
   second callable seen with the same code (the same ``lambda`` line) and a different
@@ -40,13 +42,6 @@ _DYN = object()  # marks an argument leaf of the program in the static key
 _OP_BY_OP = object()  # a key whose trace needed concrete values
 
 _MAXSIZE = 64
-_CONCRETE_ERRORS = (
-    jax.errors.ConcretizationTypeError,
-    jax.errors.TracerArrayConversionError,
-    jax.errors.TracerBoolConversionError,
-    jax.errors.TracerIntegerConversionError,
-    jax.errors.NonConcreteBooleanIndexError,
-)
 
 # code of the callables -> the callables last seen with it (bounded); codes seen with two
 # different callables: made per call
@@ -121,7 +116,8 @@ def run(body: Callable, fns: tuple, *args: Any):
     leaves, treedef = jax.tree_util.tree_flatten(args)
     static, values = [], []
     for leaf in leaves:
-        if _is_array_value(leaf):
+        # a Python int is often a count or a shape in a user's objective: part of the key
+        if _is_array_value(leaf) and not isinstance(leaf, int):
             static.append(_DYN)
             values.append(leaf)
         else:
@@ -135,9 +131,13 @@ def run(body: Callable, fns: tuple, *args: Any):
         return body(*fns, *args)
     try:
         return program(*values)
-    except _CONCRETE_ERRORS:
-        # the body needs concrete values: op by op, as before, from now on for this key
+    except Exception:  # noqa: BLE001
+        # The trace failed: the body needs concrete values (a concretization error, a
+        # shape from an argument...), or the arguments are wrong. The old path gives the
+        # user what it gave before: its result, or its own error. Only when it succeeds
+        # does this key run op by op from now on (a wrong shape once does not demote it).
+        out = body(*fns, *args)
         if len(_op_by_op) >= 4 * _MAXSIZE:
             _op_by_op.clear()
         _op_by_op.add(key)
-        return body(*fns, *args)
+        return out
