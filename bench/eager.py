@@ -11,6 +11,7 @@ included; the order of the two alternates between two processes per family).
 Usage::
 
     PYTHONPATH=src python bench/eager.py            # prints a Markdown table
+    PYTHONPATH=src python bench/eager.py --only verify.gradient_ratio   # some rows
 """
 
 from __future__ import annotations
@@ -31,8 +32,44 @@ CASES = {
                                              power=1.5)),
 }
 
+# public entry points other than the family functions (nllax._eager_calls)
+ENTRY_CASES = ("verify.gradient_ratio", "verify.assert_proportional", "Equivalence.check sse",
+               "Equivalence.check huber")
+
+
+def _setup_entry(name):
+    """The public entry point (one cached program, nllax._eager_calls) and its body called
+    as the entry point called it before (op by op, with the jitted comparison)."""
+    import jax.numpy as jnp
+
+    import nllax
+    from nllax import _equivalences, verify
+
+    rng = np.random.default_rng(0)
+    x, y = jnp.asarray(rng.normal(size=N)), jnp.asarray(rng.normal(size=N))
+    w = jnp.zeros(2)
+
+    def nll(p, x, y):
+        return nllax.gaussian.nll(y, p[0] + p[1] * x, 2.0)
+
+    def sse(p, x, y):
+        return nllax.losses.sse(y, p[0] + p[1] * x)
+
+    if name == "verify.gradient_ratio":
+        return (lambda: nllax.verify.gradient_ratio(nll, sse, w, x, y).ratio,
+                lambda: verify._grads_and_ratio(nll, sse, w, x, y)[2].ratio)
+    if name == "verify.assert_proportional":
+        return (lambda: nllax.verify.assert_proportional(nll, sse, w, x, y, ratio=0.125).ratio,
+                lambda: verify._grads_and_ratio(nll, sse, w, x, y)[2].ratio)
+    eq = nllax.equivalences[name.split()[-1]]
+    noise = {k: 1.5 for k in eq.noise}
+    return (lambda: eq.check(y, x, **noise).nll,
+            lambda: _equivalences._check(eq, y, x, None, None, noise)[0])
+
 
 def _setup(name):
+    if name in ENTRY_CASES:
+        return _setup_entry(name)
     import jax.numpy as jnp
 
     from nllax import _family as F
@@ -68,8 +105,11 @@ def main():
     if len(sys.argv) == 4 and sys.argv[1] == "--first":
         print(_first(sys.argv[2], sys.argv[3]))
         return
+    names = [*CASES, *ENTRY_CASES]
+    if len(sys.argv) > 2 and sys.argv[1] == "--only":  # --only NAME... (a subset of rows)
+        names = sys.argv[2:]
     rows = []
-    for name in CASES:
+    for name in names:
         eager, op = _setup(name)
         np.testing.assert_allclose(float(eager()), float(op()), rtol=1e-6)
         times = {"eager": [], "op": []}
@@ -90,7 +130,7 @@ def main():
         rows.append((name, o * 1e6, e * 1e6, o / e, first["op"], first["eager"]))
     load = os.getloadavg()[0]
     print(f"n = {N}, float32, CPU; 1-minute load {load:.1f} at the end\n")
-    print("| family (nll) | op by op, per call (us) | one program, per call (us) | ratio | "
+    print("| family (nll) or entry point | op by op, per call (us) | one program, per call (us) | ratio | "
           "first call op by op (s) | first call one program (s) |")
     print("|---|---:|---:|---:|---:|---:|")
     for r in rows:

@@ -47,6 +47,7 @@ from typing import Any, Callable, Mapping
 import jax
 import jax.numpy as jnp
 
+from nllax import _eager_calls
 from nllax import _reduce as R
 
 __all__ = ["Equivalence", "EquivalenceCheck", "equivalences", "register"]
@@ -131,14 +132,19 @@ class Equivalence:
 
     def check(self, y: Any, pred: Any, *, weights: Any = None, where: Any = None,
               **noise: Any) -> EquivalenceCheck:
-        """Evaluates both sides on ``(y, pred)``; see :class:`EquivalenceCheck`."""
-        kw = dict(weights=weights, where=where)
-        return EquivalenceCheck(
-            nll=self.nll(y, pred, **kw, **noise),
-            loss=self.loss_at(y, pred, **kw, **noise),
-            a=self.a(y, **kw, **noise),
-            b=self.b(y, **kw, **noise),
-        )
+        """Evaluates both sides on ``(y, pred)``; see :class:`EquivalenceCheck`.
+
+        Called eagerly (outside any transformation), the four evaluations run as one
+        compiled program, cached per row and argument structure (``nllax._eager_calls``)."""
+        return EquivalenceCheck(*_eager_calls.run(_check, (self,), y, pred, weights, where,
+                                                  noise))
+
+
+def _check(eq: Equivalence, y, pred, weights, where, noise) -> tuple:
+    """(nll, loss, a, b), the fields of :class:`EquivalenceCheck` in order."""
+    kw = dict(weights=weights, where=where)
+    return (eq.nll(y, pred, **kw, **noise), eq.loss_at(y, pred, **kw, **noise),
+            eq.a(y, **kw, **noise), eq.b(y, **kw, **noise))
 
 
 _FN = "nllax.equivalences"

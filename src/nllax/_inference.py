@@ -454,6 +454,14 @@ def _t_quantile(level: float, df: float, dtype) -> jax.Array:
                             dtype=jnp.dtype(dtype))
 
 
+_normal_quantile = jax.jit(ndtri)
+
+
+@jax.jit
+def _interval(theta, se, q):
+    return theta - q * se, theta + q * se
+
+
 def _leaf_index(params: Any) -> dict[str, list[int]]:
     """Pytree path of each leaf (as in the names) -> its raveled indices."""
     out, start = {}, 0
@@ -642,7 +650,7 @@ class Prediction:
         level = float(level)
         if not 0.0 < level < 1.0:
             raise ValueError(f"Prediction.conf_int: `level` must be in (0, 1), got {level}.")
-        z = ndtri(jnp.asarray(0.5 + 0.5 * level, self.value.dtype))
+        z = _normal_quantile(jnp.asarray(0.5 + 0.5 * level, self.value.dtype))
         lo, hi = self.value - z * self.stderr, self.value + z * self.stderr
         if transform is not None:
             lo, hi = transform(lo), transform(hi)
@@ -806,9 +814,9 @@ class Summary:
         theta, se = self._flat[0], self._flat[1]
         if self.use_t:
             q = _t_quantile(level, self.df_resid, theta.dtype)
-        else:
-            q = ndtri(jnp.asarray(0.5 + 0.5 * level, theta.dtype))
-        return theta - q * se, theta + q * se
+        else:  # one compiled program (the normal quantile op by op: ~15 compiles)
+            q = _normal_quantile(jnp.asarray(0.5 + 0.5 * level, theta.dtype))
+        return _interval(theta, se, q)
 
     def profile_ci(self, which: str | int, level: float = 0.95, **kwargs) -> ProfileInterval:
         """Profile-likelihood interval for one parameter: :func:`profile_ci` on the model
@@ -1339,9 +1347,7 @@ def summary(
 
     theta = jnp.asarray(out["theta"])
     cov = jnp.asarray(out["cov"])
-    se = jnp.sqrt(jnp.diagonal(cov))  # NaN on affected rows; >= 0 elsewhere
-    z = theta / se
-    p = _t_two_sided(z, df_resid) if use_t else 2.0 * ndtr(-jnp.abs(z))
+    se, z, p = _se_z_p(theta, cov, df_resid, use_t=use_t)
     loglik = float(out["loglik"])
     names = tuple(_param_names(params_hat))
 
@@ -1394,6 +1400,16 @@ def summary(
         _model=model,
         _affected=affected,
     )
+
+
+@functools.partial(jax.jit, static_argnames=("use_t",))
+def _se_z_p(theta, cov, df_resid, *, use_t):
+    """Standard errors, z (or t) values and two-sided p-values: one compiled program (op by
+    op, each primitive of erfc / the incomplete beta function would compile on its own)."""
+    se = jnp.sqrt(jnp.diagonal(cov))  # NaN on affected rows; >= 0 elsewhere
+    z = theta / se
+    p = _t_two_sided(z, df_resid) if use_t else 2.0 * ndtr(-jnp.abs(z))
+    return se, z, p
 
 
 def _likelihood_of(log_lik):
@@ -1566,11 +1582,11 @@ def lr_test(loglik_restricted: Any, loglik_full: Any, df: Any) -> LRTest:
         if not np.isfinite(dfv) or dfv <= 0:
             raise ValueError(f"{fn}: `df` (number of restrictions) must be > 0, got {df}.")
     dfa = jnp.asarray(df, dtype)
-    stat = 2.0 * (lf - lr)
-    slack = 2.0 * math.sqrt(float(np.finfo(dtype).eps)) * jnp.maximum(
-        1.0, jnp.maximum(jnp.abs(lr), jnp.abs(lf))
-    )
     concrete = not any(isinstance(x, jax.core.Tracer) for x in (lr, lf))
+    # eagerly one compiled program (op by op, each primitive of the incomplete gamma
+    # function would compile on its own); under a transformation the same body, traced
+    core = _lr_core_jit if concrete and df_is_concrete else _lr_core
+    stat, slack, clipped, pvalue = core(lr, lf, dfa)
     if concrete:
         s, sl = float(stat), float(slack)
         if not (np.isfinite(float(lr)) and np.isfinite(float(lf))):
@@ -1583,10 +1599,21 @@ def lr_test(loglik_restricted: Any, loglik_full: Any, df: Any) -> LRTest:
                 f"more than rounding: the arguments may be swapped (restricted first), or "
                 f"the full model's fit did not reach its maximum."
             )
+    return LRTest(clipped, df, pvalue)
+
+
+def _lr_core(lr, lf, dfa):
+    """(statistic, its rounding slack, the statistic clipped at 0 / NaN, p-value)."""
+    stat = 2.0 * (lf - lr)
+    slack = 2.0 * math.sqrt(float(np.finfo(lr.dtype).eps)) * jnp.maximum(
+        1.0, jnp.maximum(jnp.abs(lr), jnp.abs(lf))
+    )
     bad = (stat < -slack) | ~jnp.isfinite(stat) | ~(dfa > 0)
-    stat = jnp.where(bad, jnp.nan, jnp.maximum(stat, 0.0))
-    pvalue = gammaincc(dfa / 2.0, stat / 2.0)
-    return LRTest(stat, df, pvalue)
+    clipped = jnp.where(bad, jnp.nan, jnp.maximum(stat, 0.0))
+    return stat, slack, clipped, gammaincc(dfa / 2.0, clipped / 2.0)
+
+
+_lr_core_jit = jax.jit(_lr_core)
 
 
 # --------------------------------------------------------------------------------------
@@ -1748,7 +1775,7 @@ def profile_ci(
         )
     psi_hat = float(theta[i])
     step = se if np.isfinite(se) and se > 0 else 0.1 * max(1.0, abs(psi_hat))
-    q = float(ndtri(jnp.asarray(0.5 + 0.5 * level, dtype))) ** 2  # chi2_1 quantile
+    q = float(_normal_quantile(jnp.asarray(0.5 + 0.5 * level, dtype))) ** 2  # chi2_1 quantile
     evaluations = 0
 
     def evaluate(free0, psi):
@@ -1813,7 +1840,7 @@ def profile_ci(
 
     lower, lo_status = search(-1.0)
     upper, up_status = search(+1.0)
-    z = float(ndtri(jnp.asarray(0.5 + 0.5 * level, dtype)))
+    z = float(_normal_quantile(jnp.asarray(0.5 + 0.5 * level, dtype)))
     return ProfileInterval(
         name=names[i], index=i, estimate=psi_hat, level=level, lower=float(lower),
         upper=float(upper), lower_status=lo_status, upper_status=up_status,

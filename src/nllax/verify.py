@@ -45,6 +45,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nllax import _eager_calls
+
 __all__ = [
     "GradientRatio",
     "TrainingComparison",
@@ -204,7 +206,14 @@ def gradient_ratio(
       0.125
     """
     _check_params(params)
-    return _compare(_grad(f, "f", params, args), _grad(g, "g", params, args))
+    return _eager_calls.run(_grads_and_ratio, (f, g), params, *args)[2]
+
+
+def _grads_and_ratio(f, g, params, *args):
+    """Both gradients and their comparison: called eagerly, one cached program per
+    objectives and argument structure (``nllax._eager_calls``), not op by op."""
+    grad_f, grad_g = _grad(f, "f", params, args), _grad(g, "g", params, args)
+    return grad_f, grad_g, _compare(grad_f, grad_g)
 
 
 def _scalar_float(x: Any, what: str) -> float:
@@ -257,9 +266,7 @@ def assert_proportional(
       >>> _ = nllax.verify.assert_proportional(nll, sse, jnp.zeros(2), x, y, ratio=0.125)
     """
     _check_params(params)
-    grad_f = _grad(f, "f", params, args)
-    grad_g = _grad(g, "g", params, args)
-    res = _compare(grad_f, grad_g)
+    grad_f, grad_g, res = _eager_calls.run(_grads_and_ratio, (f, g), params, *args)
     dt = np.dtype(res.ratio.dtype)
     tol = default_rtol(dt) if rtol is None else float(rtol)
     measured = _scalar_float(res.ratio, "ratio")
