@@ -135,34 +135,44 @@ class _DampedState(NamedTuple):
     trial: Any = None  # eager solvers: the proposed trial point (_Trial), judged next
 
 
+_TRIAL_NUM = ("pred", "php", "pp", "r_q", "r_p")
+_TRIAL_FLAGS = ("first", "ok_h", "valid_q", "valid_p", "grad_small", "candidate", "undamped")
+
+
 class _Trial(NamedTuple):
     """A damped step as proposed at the current point: the trial point ``xt`` and what
     judging it needs. Eager solvers carry it to the next loop iteration, which evaluates
-    ``xt`` first (one trace of the evaluation per compiled fit); ``first``: no step yet,
-    ``xt`` is the start."""
+    ``xt`` first (one trace of the evaluation per compiled fit). The scalars travel as two
+    stacked vectors (each loop-carried value costs the loop a kernel or a copy):
+    ``num`` = (pred: the decrease the model predicts, php = p'Bp, pp = |s p|^2, r_q, r_p:
+    the relative sizes of the undamped step and of the step taken) and ``flags`` = (first:
+    no step yet, ``xt`` is the start; ok_h: the curvature at the current point is finite;
+    valid_q, valid_p, grad_small, candidate, undamped)."""
 
-    first: jax.Array
     xt: jax.Array
-    ok_h: jax.Array  # the curvature at the current point is finite
     d: jax.Array  # the running max of |B_ii| including the current point
     c: jax.Array  # the convergence scale at the current point
-    pred: jax.Array  # the decrease the quadratic model predicts
-    php: jax.Array  # p'Bp
-    pp: jax.Array  # |s p|^2
-    r_q: jax.Array
-    r_p: jax.Array
-    valid_q: jax.Array
-    valid_p: jax.Array
-    grad_small: jax.Array
-    candidate: jax.Array
-    undamped: jax.Array
+    num: jax.Array
+    flags: jax.Array
+
+    @classmethod
+    def make(cls, xt, d, c, **kw):
+        return cls(xt, d, c, jnp.stack([kw[k] for k in _TRIAL_NUM]).astype(xt.dtype),
+                   jnp.stack([jnp.asarray(kw[k]) for k in _TRIAL_FLAGS]))
 
     @classmethod
     def pending(cls, x0, dtype):
         """The trial of the first iteration: the start itself (the rest unused)."""
-        f, z = jnp.asarray(False), jnp.asarray(0.0, dtype)
         v = jnp.zeros_like(x0)
-        return cls(jnp.asarray(True), x0, f, v, v, z, z, z, z, z, f, f, f, f, f)
+        flags = jnp.zeros(len(_TRIAL_FLAGS), bool).at[0].set(True)
+        return cls(x0, v, v, jnp.zeros(len(_TRIAL_NUM), dtype), flags)
+
+    def __getattr__(self, name):
+        if name in _TRIAL_NUM:
+            return self.num[_TRIAL_NUM.index(name)]
+        if name in _TRIAL_FLAGS:
+            return self.flags[_TRIAL_FLAGS.index(name)]
+        raise AttributeError(name)
 
 
 # The logic that the damped iteration (``_Damped.step``) and the trust region
@@ -378,7 +388,10 @@ class _Damped(Solver):
             ok0 = jnp.isfinite(ft) & jnp.all(jnp.isfinite(gt)) & jnp.all(jnp.isfinite(trial.xt))
             started = self._start(trial.xt, ft, gt, ht, state.extra,
                                   jnp.where(ok0, RUNNING, NONFINITE), trial)
-            new = select(trial.first, started, judged)
+            # (the loop invariants and the trial are the same in both: not selected)
+            fields = [f for f in _DampedState._fields if f not in ("extra", "trial")]
+            new = judged._replace(**{f: jnp.where(trial.first, getattr(started, f),
+                                                  getattr(judged, f)) for f in fields})
             _, proposed = self._propose(new, new.hess, tol, dtype)
             new = new._replace(trial=proposed)
             return unravel(new.x), new
@@ -433,8 +446,9 @@ class _Damped(Solver):
         gp, php, pp = jnp.sum(jnp.stack([g * p, p * (h @ p), jnp.square(s * p)]), axis=1)
         pred = -(gp + 0.5 * php)
         xt = x + p
-        return h, _Trial(jnp.asarray(False), xt, ok_h, d, c, pred, php, pp, r_q, r_p,
-                         valid_q, valid_p, grad_small, candidate, undamped)
+        return h, _Trial.make(xt, d, c, pred=pred, php=php, pp=pp, r_q=r_q, r_p=r_p,
+                              first=False, ok_h=ok_h, valid_q=valid_q, valid_p=valid_p,
+                              grad_small=grad_small, candidate=candidate, undamped=undamped)
 
     def _judge(self, state, t, h, ft, gt, ht, tol, dtype) -> _DampedState:
         """The state after the trial point ``t.xt`` (value ``ft``, gradient ``gt``,
