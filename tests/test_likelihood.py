@@ -465,3 +465,34 @@ def test_expected_information_ignores_a_masked_observation(x64):
     indexed = info(beta, jnp.asarray(y[where]), jnp.asarray(X[where]))
     # the same sums in the same order but for one exact zero term: a few eps
     np.testing.assert_allclose(masked, indexed, rtol=8 * 20 * EPS64)
+
+
+def test_eager_calls_are_one_cached_program(x64):
+    """Outside jit, information / value_grad_curvature / affine_plan run as one compiled
+    program cached per Likelihood and static arguments (op by op: ~80 compiles a call).
+    The program is the method itself under jit: the same value as a jit of it, to the
+    bit (same computation, same compiler)."""
+    from jax.flatten_util import ravel_pytree
+
+    rng = np.random.default_rng(3)
+    X = jnp.asarray(np.c_[np.ones(30), rng.standard_normal(30)])
+    y = jnp.asarray(rng.poisson(1.0, 30), float)
+    b = jnp.asarray([0.2, -0.1])
+    x, unravel = ravel_pytree(b)
+    L._eager_program.cache_clear()
+    twin = nllax.Likelihood(POISSON.family, POISSON.predictor)  # equal: one program
+    for kind in ("observed", "expected"):
+        got = POISSON.information(b, y, X, jnp.zeros(30), kind=kind)
+        again = twin.information(b, y, X, jnp.zeros(30), kind=kind)
+        want = jax.jit(functools.partial(POISSON.information, kind=kind))(b, y, X, jnp.zeros(30))
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(again, want)
+    f, g, h = POISSON.value_grad_curvature(x, unravel, (y, X, jnp.zeros(30)))
+    np.testing.assert_array_equal(h, POISSON.information(b, y, X, jnp.zeros(30), kind="observed"))
+    assert POISSON.affine_plan(x, unravel, (y, X, jnp.zeros(30)))["jac"]
+    info = L._eager_program.cache_info()
+    # two information programs (one per kind), hit by the twin and by the check of h; one
+    # program each for value_grad_curvature and affine_plan
+    assert (info.currsize, info.hits) == (4, 3), info
+    with pytest.raises(ValueError, match="kind must be one of"):
+        POISSON.information(b, y, X, jnp.zeros(30), kind="nope")

@@ -313,13 +313,21 @@ def _loop(solver, fn, params0, args, options, controls, progress):
     tol = controls.tol
     state = solver.init(fn, params0, args, options, tol)
     budget = solver.budget(args, options, controls.max_steps)
-    fin = jnp.isfinite(state.value) & S.tree_finite(state.grad) & S.tree_finite(params0)
-    status = jnp.where(fin, solver.terminate(fn, params0, args, options, state, tol), S.NONFINITE)
-    status = jnp.where((status == _RUNNING) & (budget <= 0), S.MAX_STEPS, status)
+    if solver.starts_in_loop(state):
+        # init evaluated nothing: the first iteration evaluates the start (iteration 0, no
+        # step) and decides its finiteness; the budget is tested after it as after a step
+        status = jnp.asarray(_RUNNING)
+        it0 = -1
+    else:
+        fin = jnp.isfinite(state.value) & S.tree_finite(state.grad) & S.tree_finite(params0)
+        status = jnp.where(fin, solver.terminate(fn, params0, args, options, state, tol),
+                           S.NONFINITE)
+        status = jnp.where((status == _RUNNING) & (budget <= 0), S.MAX_STEPS, status)
+        it0 = 0
     # the last finite point; a solver whose iterates are always finite needs no copy
     track = not solver.finite_iterates
     last = (params0, state.value, state.grad) if track else ()
-    carry = (params0, state, jnp.asarray(0, jnp.int32), status.astype(jnp.int32), last)
+    carry = (params0, state, jnp.asarray(it0, jnp.int32), status.astype(jnp.int32), last)
 
     def cond(carry):
         return carry[3] == _RUNNING

@@ -28,6 +28,7 @@ scoring.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable
 from types import ModuleType
@@ -39,6 +40,8 @@ import numpy as np
 from jax import lax
 from jax.extend import core as jex_core
 from jax.flatten_util import ravel_pytree
+
+from nllax._family import _top_level
 
 __all__ = ["Likelihood", "likelihood_of"]
 
@@ -226,6 +229,47 @@ def _chunk_rows(m: int, d: int) -> int:
     return min(max(rows, 1024), 8192)
 
 
+def _eager(method):
+    """Called outside any transformation, the method runs as one compiled program, cached
+    per Likelihood, method, pytree structure of its arguments and their non-array leaves
+    (keywords such as ``kind``, ``None``s, an ``unravel`` function by identity); the
+    arrays are the program's arguments. Op by op, each call would dispatch (and on first
+    use compile) every primitive of the NLL and its derivatives: ~70 programs a call. As
+    ``nllax._family._eager`` does for family functions. Under a transformation, or where
+    a non-array leaf is not hashable, the method runs as written."""
+    name = method.__name__
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        if not _top_level():
+            return method(self, *args, **kwargs)
+        from nllax._inference import _split_args
+
+        dyn, (key, _, _) = _split_args((args, kwargs))
+        try:
+            program = None if key is None else _eager_program(self, name, key)
+        except TypeError:  # an unhashable Likelihood (its family or predictor)
+            program = None
+        return method(self, *args, **kwargs) if program is None else program(*dyn)
+
+    return wrapper
+
+
+@functools.lru_cache(maxsize=256)
+def _eager_program(lik, name: str, key):
+    from nllax._inference import _merge_args
+
+    treedef, static = key
+    method = getattr(type(lik), name).__wrapped__
+
+    def run(*dyn):
+        args, kwargs = _merge_args(list(dyn), treedef, static)
+        return method(lik, *args, **kwargs)
+
+    run.__name__ = f"Likelihood_{name}"
+    return jax.jit(run)
+
+
 @dataclasses.dataclass(frozen=True)
 class Likelihood:
     r"""A family's likelihood of a predictor: :math:`y_i \sim
@@ -286,6 +330,7 @@ class Likelihood:
         :func:`nllax.summary`)."""
         return self.family.log_prob(y, **self.predict(params, *covariates))
 
+    @_eager
     def information(self, params: Any, y: Any, *covariates: Any, kind: str = "observed",
                     weights=None, where=None) -> jax.Array:
         r"""The :math:`d\times d` information summed over observations, with :math:`d`
@@ -368,6 +413,7 @@ class Likelihood:
         jac, u = _affine_jacobian(lambda x: flat(x, *covariates), x)
         return shape, jac, u
 
+    @_eager
     def affine_plan(self, x, unravel, args, *, weights=None, where=None):
         """The loop invariants of the one-pass evaluation (:meth:`value_grad_curvature`
         with ``plan=``) when the predictor is affine in the parameters and the NLL is
@@ -467,6 +513,7 @@ class Likelihood:
         return self.value_grad_curvature(x, unravel, args, jac=jac, kind=kind,
                                          weights=weights, where=where)[2]
 
+    @_eager
     def value_grad_curvature(self, x, unravel, args, *, jac=None, kind="observed",
                              weights=None, where=None, plan=None):
         r"""``(NLL, gradient, J'WJ)`` at the flat parameters ``x`` in one pass over the

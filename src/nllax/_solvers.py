@@ -101,6 +101,13 @@ class Solver:
         del fn, args, options, state, tol
         return (*last, status)
 
+    def starts_in_loop(self, state) -> bool:
+        """Whether the loop's first iteration evaluates the start (``init`` evaluated
+        nothing; the loop then counts that iteration as iteration 0, not a step, and the
+        start's finiteness and the budget are decided after it)."""
+        del state
+        return False
+
     def budget(self, args, options, max_steps):
         """The iteration cap (the minibatch solver lowers it to ``epochs * batches``)."""
         del args, options
@@ -125,6 +132,47 @@ class _DampedState(NamedTuple):
     r_prev: jax.Array  # relative size of the last accepted step (per-coordinate metric)
     trusted: jax.Array  # the last step was accepted with rho > 0.75 (the model is good)
     extra: Any  # solver-specific loop invariants (Gauss-Newton: the constant Jacobian)
+    trial: Any = None  # eager solvers: the proposed trial point (_Trial), judged next
+
+
+_TRIAL_NUM = ("pred", "php", "pp", "r_q", "r_p")
+_TRIAL_FLAGS = ("first", "ok_h", "valid_q", "valid_p", "grad_small", "candidate", "undamped")
+
+
+class _Trial(NamedTuple):
+    """A damped step as proposed at the current point: the trial point ``xt`` and what
+    judging it needs. Eager solvers carry it to the next loop iteration, which evaluates
+    ``xt`` first (one trace of the evaluation per compiled fit). The scalars travel as two
+    stacked vectors (each loop-carried value costs the loop a kernel or a copy):
+    ``num`` = (pred: the decrease the model predicts, php = p'Bp, pp = |s p|^2, r_q, r_p:
+    the relative sizes of the undamped step and of the step taken) and ``flags`` = (first:
+    no step yet, ``xt`` is the start; ok_h: the curvature at the current point is finite;
+    valid_q, valid_p, grad_small, candidate, undamped)."""
+
+    xt: jax.Array
+    d: jax.Array  # the running max of |B_ii| including the current point
+    c: jax.Array  # the convergence scale at the current point
+    num: jax.Array
+    flags: jax.Array
+
+    @classmethod
+    def make(cls, xt, d, c, **kw):
+        return cls(xt, d, c, jnp.stack([kw[k] for k in _TRIAL_NUM]).astype(xt.dtype),
+                   jnp.stack([jnp.asarray(kw[k]) for k in _TRIAL_FLAGS]))
+
+    @classmethod
+    def pending(cls, x0, dtype):
+        """The trial of the first iteration: the start itself (the rest unused)."""
+        v = jnp.zeros_like(x0)
+        flags = jnp.zeros(len(_TRIAL_FLAGS), bool).at[0].set(True)
+        return cls(x0, v, v, jnp.zeros(len(_TRIAL_NUM), dtype), flags)
+
+    def __getattr__(self, name):
+        if name in _TRIAL_NUM:
+            return self.num[_TRIAL_NUM.index(name)]
+        if name in _TRIAL_FLAGS:
+            return self.flags[_TRIAL_FLAGS.index(name)]
+        raise AttributeError(name)
 
 
 # The logic that the damped iteration (``_Damped.step``) and the trust region
@@ -294,21 +342,31 @@ class _Damped(Solver):
                                  self._prepare(fn, x0, unravel, args))
 
     def _init_damped(self, fn, x0, unravel, args, f, dtype, extra):
-        """The damped iteration's first state, given the loop invariants ``extra``."""
+        """The damped iteration's first state, given the loop invariants ``extra``. Eager
+        solvers evaluate nothing here: the loop's first iteration evaluates at ``x0``
+        (``_Trial.first``), so the value, gradient and curvature are traced once per
+        compiled fit, inside the loop body, not a second time for the start."""
         n = x0.size
         if self.eager:
-            f0, g0, h0 = self._evaluate(fn, x0, unravel, args, extra)
-            h0 = h0.astype(dtype)
-        else:
-            f0, g0 = jax.value_and_grad(f)(x0)
-            h0 = jnp.zeros((n, n), dtype)
+            return self._start(x0, jnp.zeros((), dtype), jnp.zeros(n, dtype),
+                               jnp.zeros((n, n), dtype), extra, RUNNING,
+                               _Trial.pending(x0, dtype))
+        f0, g0 = jax.value_and_grad(f)(x0)
+        h0 = jnp.zeros((n, n), dtype)
         ok0 = jnp.isfinite(f0) & jnp.all(jnp.isfinite(g0))
+        return self._start(x0, f0, g0, h0, extra, jnp.where(ok0, RUNNING, NONFINITE), None)
+
+    def _start(self, x0, f0, g0, h0, extra, status, trial):
+        n, dtype = x0.size, x0.dtype
         return _DampedState(
             x0, f0, g0, h0, jnp.zeros(n, dtype),
             jnp.asarray(1e-3, dtype), jnp.asarray(2.0, dtype), jnp.asarray(True),
-            _i32(jnp.where(ok0, RUNNING, NONFINITE)), jnp.asarray(False),
-            jnp.asarray(0.0, dtype), jnp.asarray(self.optimistic), extra,
+            _i32(status), jnp.asarray(False),
+            jnp.asarray(0.0, dtype), jnp.asarray(self.optimistic), extra, trial,
         )
+
+    def starts_in_loop(self, state) -> bool:
+        return getattr(state, "trial", None) is not None
 
     def terminate(self, fn, params, args, options, state, tol):
         return state.status
@@ -317,13 +375,39 @@ class _Damped(Solver):
         del options
         # the loop passes back the params that `step` returned: unravel(state.x)
         _, unravel, f, dtype = self._flat(fn, params, args)
+        if state.trial is not None:
+            # Eager: the iteration is rotated. The previous iteration proposed the trial
+            # point and carried it here; it is evaluated first and judged, then the next
+            # trial is proposed. The first iteration evaluates the start x0 instead (its
+            # state as a non-rotated init would have built it; not a step: the loop
+            # counts it as iteration 0). The arithmetic of every step is the same.
+            trial = state.trial
+            ft, gt, ht = self._evaluate(fn, trial.xt, unravel, args, state.extra)
+            ht = ht.astype(dtype)
+            judged = self._judge(state, trial, state.hess, ft, gt, ht, tol, dtype)
+            ok0 = jnp.isfinite(ft) & jnp.all(jnp.isfinite(gt)) & jnp.all(jnp.isfinite(trial.xt))
+            started = self._start(trial.xt, ft, gt, ht, state.extra,
+                                  jnp.where(ok0, RUNNING, NONFINITE), trial)
+            # (the loop invariants and the trial are the same in both: not selected)
+            fields = [f for f in _DampedState._fields if f not in ("extra", "trial")]
+            new = judged._replace(**{f: jnp.where(trial.first, getattr(started, f),
+                                                  getattr(judged, f)) for f in fields})
+            _, proposed = self._propose(new, new.hess, tol, dtype)
+            new = new._replace(trial=proposed)
+            return unravel(new.x), new
+        h = self._current_curvature(fn, state.x, unravel, args, state, dtype)
+        h, trial = self._propose(state, h, tol, dtype)
+        ft, gt = jax.value_and_grad(f)(trial.xt)
+        new = self._judge(state, trial, h, ft, gt, h, tol, dtype)
+        return unravel(new.x), new
+
+    def _propose(self, state, h, tol, dtype) -> tuple[jax.Array, _Trial]:
+        """The step from ``state`` with the curvature ``h`` at its point: the trial point
+        and what the judgement of it needs (:class:`_Trial`)."""
         eps = jnp.finfo(dtype).eps
-        lam_max = 1.0 / eps**2
-        x, fx, g, lam, nu = state.x, state.value, state.grad, state.lam, state.nu
+        x, g, lam = state.x, state.grad, state.lam
         n = x.size
         eye = jnp.eye(n, dtype=dtype)
-
-        h = self._current_curvature(fn, x, unravel, args, state, dtype)
         ok_h = jnp.isfinite(jnp.max(jnp.abs(h)))  # (a NaN or an inf anywhere)
         hd = jnp.abs(jnp.diag(h))
         # (where the curvature is not finite the step ends NONFINITE whatever d holds)
@@ -362,12 +446,17 @@ class _Damped(Solver):
         gp, php, pp = jnp.sum(jnp.stack([g * p, p * (h @ p), jnp.square(s * p)]), axis=1)
         pred = -(gp + 0.5 * php)
         xt = x + p
-        if self.eager:
-            ft, gt, ht = self._evaluate(fn, xt, unravel, args, state.extra)
-            ht = ht.astype(dtype)
-        else:
-            ft, gt = jax.value_and_grad(f)(xt)
-            ht = h
+        return h, _Trial.make(xt, d, c, pred=pred, php=php, pp=pp, r_q=r_q, r_p=r_p,
+                              first=False, ok_h=ok_h, valid_q=valid_q, valid_p=valid_p,
+                              grad_small=grad_small, candidate=candidate, undamped=undamped)
+
+    def _judge(self, state, t, h, ft, gt, ht, tol, dtype) -> _DampedState:
+        """The state after the trial point ``t.xt`` (value ``ft``, gradient ``gt``,
+        curvature ``ht``) was accepted or rejected; ``h`` the curvature at ``state.x``."""
+        eps = jnp.finfo(dtype).eps
+        lam_max = 1.0 / eps**2
+        x, fx, g, lam, nu = state.x, state.value, state.grad, state.lam, state.nu
+        c, xt, ok_h = t.c, t.xt, t.ok_h
         # in units of the curvature scale, so that one parameter on a large scale cannot
         # hide the others (its gradient's rounding noise dominates the plain norm)
         gs, gst = g / c, gt / c
@@ -375,20 +464,21 @@ class _Damped(Solver):
         r_gt = _trial_gradient_size(gst, xt, c)
         ok_t = jnp.isfinite(ft) & jnp.isfinite(r_gt)
         # at rounding level, accepted when |gt/c| <= |g/c| / 2
-        accept, actual, rho = _acceptance(fx, ft, pred, gn2, gnt2, ok_h, valid_p, ok_t, 0.25,
-                                         eps)
-        small, at_optimum = _stopping(candidate, accept, valid_q, valid_p, r_q, r_p, r_gt,
-                                      grad_small, tol)
+        accept, actual, rho = _acceptance(fx, ft, t.pred, gn2, gnt2, ok_h, t.valid_p, ok_t,
+                                          0.25, eps)
+        small, at_optimum = _stopping(t.candidate, accept, t.valid_q, t.valid_p, t.r_q,
+                                      t.r_p, r_gt, t.grad_small, tol)
 
         shrink = jnp.maximum(1.0 / 3.0, 1.0 - (2.0 * jnp.clip(rho, 0.0, 1.0) - 1.0) ** 3)
         # after a rejection lambda must at least reach the curvature along the step (the
         # Rayleigh quotient in scaled space), or a tiny lambda needs many doublings to bite
-        curv = jnp.abs(php) / jnp.where(pp > 0, pp, 1.0)
-        measurable = pred > 1e3 * eps * jnp.abs(fx)  # not a rejection at rounding level
-        curv = jnp.where(valid_p & measurable & (pp > 0), curv, 0.0)
+        pp = t.pp
+        curv = jnp.abs(t.php) / jnp.where(pp > 0, pp, 1.0)
+        measurable = t.pred > 1e3 * eps * jnp.abs(fx)  # not a rejection at rounding level
+        curv = jnp.where(t.valid_p & measurable & (pp > 0), curv, 0.0)
         # after a failed trusted (undamped) try the damped step is tried next, with lambda
         # raised to the curvature along the failed step only (no growth factor)
-        failed_try = undamped & ~candidate & ~accept
+        failed_try = t.undamped & ~t.candidate & ~accept
         lam_next = jnp.where(
             accept, lam * shrink,
             jnp.minimum(jnp.maximum(jnp.where(failed_try, lam, lam * nu), curv), lam_max))
@@ -397,17 +487,15 @@ class _Damped(Solver):
         nu = jnp.where(failed_try, nu,
                        jnp.where(accept, 2.0, jnp.minimum(2.0 * nu, 2.0**20))).astype(dtype)
 
-        status, blocked = _verdict(ok_h, ok_t, accept, at_optimum, small, grad_small, stuck,
+        status, blocked = _verdict(ok_h, ok_t, accept, at_optimum, small, t.grad_small, stuck,
                                    state.blocked)
-        x = jnp.where(accept, xt, x)
-        new = _DampedState(
-            x, jnp.where(accept, ft, fx), jnp.where(accept, gt, g),
-            jnp.where(accept, ht, h), d,
+        return _DampedState(
+            jnp.where(accept, xt, x), jnp.where(accept, ft, fx), jnp.where(accept, gt, g),
+            jnp.where(accept, ht, h), t.d,
             lam_next.astype(dtype), nu, accept, _i32(status), blocked,
-            jnp.where(accept, r_p, state.r_prev).astype(dtype),
-            accept & (rho > 0.75) & self.optimistic, state.extra,
+            jnp.where(accept, t.r_p, state.r_prev).astype(dtype),
+            accept & (rho > 0.75) & self.optimistic, state.extra, state.trial,
         )
-        return unravel(x), new
 
     def degenerate(self, state) -> jax.Array:
         """A zero diagonal entry of the last curvature: a piecewise-linear direction."""
