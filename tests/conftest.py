@@ -16,7 +16,8 @@ The cache key covers the program, the XLA flags and the jaxlib version, so a cha
 or a new jaxlib compiles afresh.
 
 Cheap compiles (tests only): ``JAX_DISABLE_MOST_OPTIMIZATIONS=1`` and XLA:CPU's loop
-emitters (``--xla_cpu_use_fusion_emitters=false``, where this XLA knows it) unless
+emitters (``--xla_cpu_use_fusion_emitters=false``) and one LLVM module per program
+(``--xla_cpu_parallel_codegen_split_count=1``), where this XLA knows them, unless
 ``NLLAX_TEST_OPTIMIZE=1``, which ``make test-xla2`` sets (see below and docs/testing.md).
 
 ``NLLAX_TEST_COMPILES=1`` prints the number of XLA compiles and their seconds per test
@@ -41,6 +42,7 @@ if _DEVICES_FLAG not in os.environ.get("XLA_FLAGS", ""):
 # second CI pass (``make test-xla2``) runs the numeric core that way, so the code users run
 # is tested too.
 _FUSION_FLAG = "--xla_cpu_use_fusion_emitters"
+_SPLIT_FLAG = "--xla_cpu_parallel_codegen_split_count"
 
 
 def _xla_knows(flag: str) -> bool:
@@ -66,8 +68,20 @@ if os.environ.get("NLLAX_TEST_OPTIMIZE", "") in ("", "0"):
     # 61 s and test_harness_equivalences in 67 s instead of 77 s, cold. The fit does the
     # same on CPU for its own programs (nllax._fit._XLA_OPTIONS), and the second CI pass
     # keeps XLA's defaults.
-    if _FUSION_FLAG not in os.environ.get("XLA_FLAGS", "") and _xla_knows(f"{_FUSION_FLAG}=false"):
-        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_FUSION_FLAG}=false".strip()
+    # And one LLVM module per program instead of XLA:CPU's default split into up to 32
+    # modules compiled in parallel (--xla_cpu_parallel_codegen_split_count): for the
+    # suite's small programs each part costs its own LLVM setup and codegen, and the two
+    # xdist workers already use both cores. Measured (bench/TEST_TIME.md, "Suite-wide
+    # levers"): about a fifth less XLA compile CPU time. Not bit-identical: the kernels,
+    # grouped into other modules, round differently in the last bits (measured up to ~34
+    # float32 eps on the harness's programs), another valid code generation, as the loop
+    # emitters are; the second CI pass keeps XLA's default split, as users run it.
+    cheap = [f for f in (f"{_FUSION_FLAG}=false", f"{_SPLIT_FLAG}=1")
+             if f.split("=")[0] not in os.environ.get("XLA_FLAGS", "")]
+    if cheap and not _xla_knows(" ".join(cheap)):  # one child process for both, usually
+        cheap = [f for f in cheap if _xla_knows(f)]
+    if cheap:
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {' '.join(cheap)}".strip()
 
 _cache = os.environ.get("NLLAX_TEST_JAX_CACHE",
                         str(_ROOT / ".pytest_cache" / "jax-compilation-cache"))

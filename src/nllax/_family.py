@@ -79,7 +79,7 @@ REQUIRED = inspect.Parameter.empty
 
 def _nan_or(ok: Any, dtype) -> jax.Array:
     """0 where ``ok``, NaN elsewhere, in ``dtype``."""
-    return jnp.where(ok, jnp.zeros((), dtype), jnp.full((), jnp.nan, dtype))
+    return R.select(ok, jnp.zeros(jnp.shape(ok), dtype), np.nan)
 
 
 def _sum_zero(m: jax.Array) -> jax.Array:
@@ -742,7 +742,7 @@ def _mask_params(fam: Family, params: dict, mask, batch, overrides):
         safe = c.safe if c is not None else 0.0
         if callable(safe):
             safe = safe(shape[len(batch):])
-        out[p.name] = jnp.where(m, v, jnp.asarray(safe, v.dtype))
+        out[p.name] = R.select(m, v, safe)
     return out
 
 
@@ -814,6 +814,10 @@ def _elem_ok(rules: list[_Rule], batch):
 
 
 def _emit_checks(fn: str, rules: list[_Rule]) -> None:
+    # Only under `checked`: otherwise ``elem`` would still be traced, for every rule of
+    # every call, into equations nothing uses.
+    if not _checks._enabled():
+        return
     for r in rules:
         _checks.check(r.constraint.elem(r.value), fn, f"`{r.arg}` {r.constraint.message}")
 
@@ -892,10 +896,10 @@ def _call(fam: Family, kind: str, sign: int, given: dict[str, Any]):
         dmask = mask.reshape(mask.shape + (1,) * fam.data.event_ndim)
         dc = overrides.get(fam.data.name, fam.data.constraint)
         safe = dc.safe if dc is not None else 0
-        data = jnp.where(dmask, data, jnp.asarray(safe, data.dtype))
+        data = R.select(dmask, data, safe)
         params = _mask_params(fam, params, mask, batch, overrides)
         if w is not None:
-            w = jnp.where(mask, jnp.broadcast_to(w, batch), jnp.zeros((), dtype))
+            w = R.select(mask, w, 0)
     rules = _rules(fam, data, data_dtype, params, concrete, overrides)
     if fam.relations is not None:
         for arg, c, ok in fam.relations(data, params, options):
@@ -918,7 +922,7 @@ def _call(fam: Family, kind: str, sign: int, given: dict[str, Any]):
         if w is not None:
             values = values * w
         if mask is not None:
-            values = jnp.where(mask, values, jnp.zeros((), dtype))
+            values = R.select(mask, values, 0)
         return values
 
     poisoning = tuple(r for r in rules if not r.constraint.propagates)
@@ -1023,7 +1027,7 @@ def _weighted(terms, w, mask, dtype):
     if w is not None:
         return terms * w  # masked weights are 0 and masked terms finite
     if mask is not None:
-        return jnp.where(mask, terms, jnp.zeros((), dtype))
+        return R.select(mask, terms, 0)
     return terms
 
 

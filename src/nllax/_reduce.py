@@ -21,6 +21,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 REDUCTIONS = ("sum", "mean", "none")
 
@@ -110,6 +111,20 @@ def exactly_one(a: Any, aname: str, b: Any, bname: str, fn: str) -> None:
         raise ValueError(f"{fn}: pass exactly one of `{aname}=` or `{bname}=`.")
 
 
+def select(ok: jax.Array, x: jax.Array, fill: Any) -> jax.Array:
+    """``jnp.where(ok, x, fill)`` in ``x``'s dtype (``fill`` a number or an array that
+    broadcasts), as one ``select_n``: ``jnp.where`` is itself a jitted function, so each
+    use adds a nested ``jit`` to the caller's program (traced, lowered as a separate
+    function and inlined again by XLA), which every compile of every family call pays."""
+    fill = jnp.asarray(fill, x.dtype)
+    shape = jnp.broadcast_shapes(jnp.shape(ok), x.shape, fill.shape)
+    if jnp.shape(ok) != shape:
+        ok = jnp.broadcast_to(ok, shape)
+    if x.shape != shape:
+        x = jnp.broadcast_to(x, shape)
+    return lax.select(ok, x, jnp.broadcast_to(fill, shape))
+
+
 def as_mask(where: Any, shape: tuple[int, ...], fn: str) -> jax.Array | None:
     if where is None:
         return None
@@ -140,12 +155,12 @@ def reduce(
         raise ValueError(f"{fn}: `reduction` must be one of {REDUCTIONS}, got {reduction!r}.")
     w = None
     if mask is not None:
-        terms = jnp.where(mask, terms, jnp.zeros((), terms.dtype))
+        terms = select(mask, terms, 0)
     if weights is not None:
         w = as_param(weights, "weights", fn, terms.dtype)
         check_fits(w, "weights", terms.shape, "data", fn)
         if mask is not None:
-            w = jnp.where(mask, w, jnp.zeros((), terms.dtype))
+            w = select(mask, w, 0)
         terms = terms * w
     if reduction == "none":
         return terms
@@ -161,5 +176,5 @@ def count(shape: tuple[int, ...], w: jax.Array | None, mask: jax.Array | None, d
         return jnp.asarray(float(np.prod(shape, dtype=np.int64)), dtype)
     ones = jnp.ones(shape, dtype) if w is None else jnp.broadcast_to(w, shape).astype(dtype)
     if mask is not None:
-        ones = jnp.where(mask, ones, jnp.zeros((), dtype))
+        ones = select(mask, ones, 0)
     return jnp.sum(ones)
