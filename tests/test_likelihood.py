@@ -479,7 +479,9 @@ def test_eager_calls_are_one_cached_program(x64):
     y = jnp.asarray(rng.poisson(1.0, 30), float)
     b = jnp.asarray([0.2, -0.1])
     x, unravel = ravel_pytree(b)
-    L._eager_program.cache_clear()
+    from nllax import _eager_calls
+
+    _eager_calls._program.cache_clear()
     twin = nllax.Likelihood(POISSON.family, POISSON.predictor)  # equal: one program
     for kind in ("observed", "expected"):
         got = POISSON.information(b, y, X, jnp.zeros(30), kind=kind)
@@ -490,7 +492,7 @@ def test_eager_calls_are_one_cached_program(x64):
     f, g, h = POISSON.value_grad_curvature(x, unravel, (y, X, jnp.zeros(30)))
     np.testing.assert_array_equal(h, POISSON.information(b, y, X, jnp.zeros(30), kind="observed"))
     assert POISSON.affine_plan(x, unravel, (y, X, jnp.zeros(30)))["jac"]
-    info = L._eager_program.cache_info()
+    info = _eager_calls._program.cache_info()
     # two information programs (one per kind), hit by the twin and by the check of h; one
     # program each for value_grad_curvature and affine_plan
     assert (info.currsize, info.hits) == (4, 3), info

@@ -41,7 +41,7 @@ from jax import lax
 from jax.extend import core as jex_core
 from jax.flatten_util import ravel_pytree
 
-from nllax._family import _top_level
+from nllax import _eager_calls
 
 __all__ = ["Likelihood", "likelihood_of"]
 
@@ -230,44 +230,24 @@ def _chunk_rows(m: int, d: int) -> int:
 
 
 def _eager(method):
-    """Called outside any transformation, the method runs as one compiled program, cached
-    per Likelihood, method, pytree structure of its arguments and their non-array leaves
-    (keywords such as ``kind``, ``None``s, an ``unravel`` function by identity); the
-    arrays are the program's arguments. Op by op, each call would dispatch (and on first
-    use compile) every primitive of the NLL and its derivatives: ~70 programs a call. As
-    ``nllax._family._eager`` does for family functions. Under a transformation, or where
-    a non-array leaf is not hashable, the method runs as written."""
-    name = method.__name__
+    """Called outside any transformation, the method runs as one compiled program
+    (:func:`nllax._eager_calls.run`: cached per Likelihood, method, pytree structure of
+    its arguments and their non-array leaves, such as ``kind``, ``None``s, an ``unravel``
+    function by identity; the arrays are the program's arguments). Op by op, each call
+    would dispatch (and on first use compile) every primitive of the NLL and its
+    derivatives: ~70 programs a call. Under a transformation the method runs as written."""
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
-        if not _top_level():
+        if not _eager_calls.top_level():
             return method(self, *args, **kwargs)
-        from nllax._inference import _split_args
-
-        dyn, (key, _, _) = _split_args((args, kwargs))
-        try:
-            program = None if key is None else _eager_program(self, name, key)
-        except TypeError:  # an unhashable Likelihood (its family or predictor)
-            program = None
-        return method(self, *args, **kwargs) if program is None else program(*dyn)
+        return _eager_calls.run(_call_method, (self,), method.__name__, args, kwargs)
 
     return wrapper
 
 
-@functools.lru_cache(maxsize=256)
-def _eager_program(lik, name: str, key):
-    from nllax._inference import _merge_args
-
-    treedef, static = key
-    method = getattr(type(lik), name).__wrapped__
-
-    def run(*dyn):
-        args, kwargs = _merge_args(list(dyn), treedef, static)
-        return method(lik, *args, **kwargs)
-
-    run.__name__ = f"Likelihood_{name}"
-    return jax.jit(run)
+def _call_method(lik, name: str, args: tuple, kwargs: dict):
+    return getattr(type(lik), name).__wrapped__(lik, *args, **kwargs)
 
 
 @dataclasses.dataclass(frozen=True)
