@@ -19,122 +19,107 @@ _YNN = (
     "reduction still reads)."
 )
 
-_POISON_SCALAR = (
-    "Cause: `_reduce.finish_nll` poisons every term, `poison(lp, valid, params)` = "
-    "`jnp.where(valid, lp, nan)`, and `valid` is per observation only because of the rule "
-    "`_reduce.not_nan(y)` (`~isnan(y)`), which the family adds so that `checked` mode can "
-    "name a NaN in y — a NaN propagates to the result by itself, and the only other rule "
-    "(`scale > 0`) is a scalar here. " + _YNN + " nllax has 1 temporary n-buffer (value "
-    "and v&g) where the hand-written jnp form has 0. Fix (`src/nllax/_reduce.py`, "
-    "`finish_nll`): emit the `not_nan` check (`_checks.check`) but leave it out of the "
-    "combined validity given to `poison`, and when the remaining validity is a scalar and "
-    "`reduction != 'none'`, reduce first and return `poison(total, valid, params)`. For a "
-    "scalar validity this gives the same value *and* the same gradient (all NaN when the "
-    "scale is invalid, since every term is), and section 4 measures it: 0 temporary "
-    "n-buffers, value and v&g, with the time in its table."
+_GAUSSIAN_SCALAR = (
+    "Not a pass or a buffer: with a scalar scale nllax's program has the hand-written "
+    "form's shape (optimised HLO at n = 1e6: value 1 pass, 0 n-writes, 2 n-reads; v&g 3 "
+    "passes, 2 n-writes, 4 n-reads; 0 temporaries in both). The one difference is a second "
+    "divide per element in v&g: the standardised residual `(y - loc) / scale` goes through "
+    "`_family._divide`, whose written-out derivative divides the cotangent by the scale "
+    "again, where autodiff of the hand form lets XLA fold `1 / scale**2` into one scalar. "
+    "That rule is kept on purpose: the default derivative `-r dd / d**2` is 0 / 0 = NaN "
+    "once `d**2` underflows (a scale of 1e-20 in float32), and a reciprocal `1 / scale` "
+    "overflows at the denormal scales `exp(-90)` that the family must handle "
+    "(tests/test_core_defects.py). The rest is run-to-run spread: the 1e7 v&g medians' "
+    "[min-max] ranges overlap (section 1), and bench/CORE.md's own run gives other ratios "
+    "for the same call."
 )
 
 _BERNOULLI = (
-    "Cause: the family code of `bernoulli._compute_logits`, not only the poison: per "
-    "observation it evaluates the compare `0 <= y <= 1`, `where(valid, y, 0)`, two "
-    "`log_sigmoid` calls (each a softplus with its own select for infinities) and two "
-    "`_xmul` selects `where(y == 0, 0, y * t)`, then the poison select. " + _YNN + " "
-    "Result: 1 / 2 temporary n-buffers (value / v&g) against 1 / 0 for `softplus(z) - y z`. "
-    "Fix (measured in section 4 as the 'candidate' row, same values and gradients, "
-    "including y = 1, z = 20 -> 2.06e-9 and NaN for y outside [0, 1]): per-term "
-    "`max(z, 0) - y z + log1p(exp(-|z|))` (exact in both tails for 0/1 targets, because "
-    "`max(z, 0) - y z` is then exact), a `custom_jvp` with derivative "
-    "`(1 - y) sigmoid(z) - y sigmoid(-z) + 0 * out` (no cancellation; NaN where the value is), "
-    "and the target rule as arithmetic, `+ 0 * sqrt(y - y**2)` (NaN iff y is outside "
-    "[0, 1] or NaN), which XLA fuses into the reduction: 0 / 0 n-buffers. Caveat for the "
-    "owner: that form gives NaN for infinite logits (inf - inf); keeping nllax's exact "
-    "+-inf limits needs a clamp of z to the finite range plus a custom derivative, which "
-    "also avoids selects."
+    "`nllax.bernoulli` keeps the target rule (`y` in [0, 1], else NaN: one reduction "
+    "pass) and the exact tails (`max(z, 0) - y z + log1p(exp(-|z|))` with the linear part "
+    "chosen so that nothing cancels for 0/1 labels, and exact limits at +-inf logits), "
+    "which `softplus(z) - y z` does not. " + _YNN + " Bool targets need no rule (the "
+    "`[bool y]` rows)."
 )
 
 _CATEGORICAL = (
-    "Cause: `categorical._compute_logits`. For accuracy of confident predictions it "
-    "rewrites +inf logits with a select over all n/10 x 10 logits (`any(z == inf)`), takes "
-    "an `argmax`, gathers three times (`_take` of the max logit, of the shifted max for "
-    "`expm1`, of the label), excludes the max with the compare/select `is_a`, and poisons "
-    "the result. " + _YNN + " Gathers are not fused either, and their transposes in v&g "
-    "are scatter-adds. Result: 2.5 / 3.0 temporary "
-    "n-buffers (value / v&g) against 0.2 / 0.8 for `logsumexp(z) - z[label]` (jax.nn, "
-    "optax). Suggested fix: the plain log-sum-exp path (stop-gradient max, `exp`, sum, "
-    "`log`, one gather of the label) as the default computation, and the argmax/`log1p` "
-    "refinement only where it changes the float32 result (log-probabilities above about "
-    "-1e-7), e.g. behind a keyword; the +inf rewrite can be dropped by clamping logits to "
-    "the finite range before the max."
+    "Accuracy by design (`nllax.categorical` module docstring): the value keeps a "
+    "confident label's tiny log-probability, `d - log1p(T + expm1(d))` with the label's "
+    "own term excluded, where `logsumexp(z) - z[label]` rounds it to 0; the exclusion "
+    "buffer `where(onehot, 0, exp(z - max))` is written out once (1.2 n-buffers against "
+    "0.2). The gradient reuses that buffer (no second exponential, no gather/scatter "
+    "pair), so value-and-gradient is at the competitors' speed (the v&g ratio here); only "
+    "the value alone pays for the buffer."
 )
 
 _POISSON_NLL = (
-    "By design (documented in `nllax.poisson`): `nll` is the saddle-point form (Loader 2000), "
-    "exact `log k!` through a 16-entry `stirlerr` table (a gather) and its asymptotic "
-    "series, and `bd0` with a 9-term series branch and a direct branch, each selected by "
-    "`where` — 5 temporary n-buffers and several transcendental calls per observation, "
-    "against 0 for `exp(eta) - k eta` and 1-2 for the `gammaln` forms. It is the accurate "
-    "choice for large counts (where the textbook form keeps no float32 digit); for "
-    "speed, `nllax.losses.poisson` is the simple form."
+    "By design (documented in `nllax.poisson`): `nll` is the full log-likelihood in "
+    "Loader's (2000) saddle-point form, `stirlerr(k) + bd0(k, mu)`, which keeps float32 "
+    "digits for large counts where `lgamma(k + 1)` and `k log mu - mu` cancel; "
+    "`exp(eta) - k eta` is a different quantity (no `log k!`), so the first ratio compares "
+    "unlike things, and against the fastest full-NLL form (`jax.scipy.stats.poisson."
+    "logpmf`, lgamma) the gap is the table's second row. The passes are the `stirlerr` "
+    "table/series and `bd0`'s series/direct branches, each a select that the XLA:CPU "
+    "reduction fusion does not absorb (bench/CORE.md, 'Why the remaining rows are above "
+    "1.10x'). For speed, `nllax.losses.poisson` is the simple form."
 )
 
 _POISSON_LOSS = (
-    "Cause: `losses._neg_poisson_terms` and the poison: the count rule "
-    "`(k >= 0) & (k == floor(k)) & isfinite(k)` with `where(valid, k, 0)`, the select "
-    "`where(k == 0, 0, k * eta)` and `_reduce.poison` per observation. " + _YNN + " "
-    "Result: 1 temporary n-buffer (value and v&g) against 0 for `exp(eta) - k eta`. "
-    "Suggested fix: `k * eta` needs no select when eta is finite (it is 0 at k = 0), so "
-    "guard only `eta = -inf` by clamping eta to the finite range; the count rule can be "
-    "made arithmetic (e.g. `0 * sqrt(k)` for k >= 0; integrality is the one check that "
-    "needs a compare, and could move to `nllax.checked` only)."
+    "The rules, not the arithmetic (bench/CORE.md, 'Why the remaining rows...', item 5, "
+    "with the HLO): the count rule's reduction (`sum((ceil(k) - k) + (|k| - k)) == 0`, what "
+    "makes k = 2.5 or -1 give NaN) is one pass of its own; `_math.xmul(k, eta)`'s select "
+    "(`0 * (-inf) = 0`, a zero count at a zero rate) is one pass and one temporary; and "
+    "with the gradient sharing `exp(eta)`, that exponential is then written out too "
+    "(5 passes and 2 n-buffers against 3 and 0). Without both pieces the program is the "
+    "hand formula's (measured, diagnosis only). Neither is removable without changing a "
+    "rule: a select-free `k * max(eta, -FLT_MAX)` returns FLT_MAX * k instead of +inf "
+    "for a positive count at a zero rate."
 )
 
 _WEIGHTS = (
-    "With `weights=` and `where=` given, nllax and the hand-written weighted/masked form "
-    "both contain the mask select, so both materialise the terms (1 n-buffer); the "
-    "remaining difference is nllax's extra passes: `as_mask` broadcasts the mask and "
-    "`mask_data` replaces masked data by a safe value (another select) before the family "
-    "code, and the poison select comes on top."
+    "`where=` masks the *inputs* (y, loc, weights: three selects) before the family code, "
+    "so that a NaN or inf in a dropped slot reaches neither the value nor the gradient "
+    "(issue 10's defect, tests/test_core_defects.py); the hand-written form masks only "
+    "the terms and returns a NaN gradient there. The masked weights are then read by "
+    "three reductions (the weight rule `sum(|w| - w) == 0`, the weight total for the "
+    "constant `log scale + log(2 pi)/2`, and the weighted sum), so XLA writes them out: "
+    "optimised HLO at n = 1e6, value 6 passes (3 n-writes, 11 n-reads, 3 temporaries) "
+    "against 2 (1, 4, 1), v&g 6 passes (3, 12) against 4 (3, 9). Folding the constant into "
+    "the weighted sum would save one reduction; not done yet."
 )
 
 _FIT_SPEED = (
-    "Cause: the default method of `nllax.fit` is a damped Newton method on the exact "
-    "Hessian, `jax.hessian` (forward-over-reverse: d + 1 = 21 tangent directions through "
-    "the data) recomputed after every accepted step; the rows 'one jax.hessian' and 'one "
-    "value_and_grad' of section 2 show one Hessian costs several gradient evaluations, and "
-    "Newton needs 5-7 of them. The hand-written jitted optax L-BFGS loop reaches the same "
-    "θ̂ (agreement 1e-13) with only gradient evaluations and is the fastest method here. "
-    "Suggested fix (`src/nllax/_fit.py`): for smooth objectives with more than a handful of "
-    "observations per parameter, start with L-BFGS (or Newton-CG with Hessian-vector "
-    "products) and use the exact Hessian only for the final step / the covariance; or "
-    "reuse the Hessian across accepted steps while the decrease ratio is good. Note also "
-    "that `nllax.fit(optimizer=optax.lbfgs())` is slower than the hand-written optax loop "
-    "because `fit._optax_loop` calls `value_and_grad` at the top of every iteration although "
-    "L-BFGS's zoom line search has already evaluated value and gradient at the accepted "
-    "point (the hand-written loop reuses them with `optax.value_and_grad_from_state`), "
-    "so every iteration costs one extra pass over the data. The "
-    "statsmodels baseline itself varies a lot with its BLAS threads on this 2-core "
-    "machine (both columns are shown)."
+    "A plain callable objective (this section's fits) gets `nllax.solvers.Newton`, the "
+    "exact Hessian by forward-over-reverse autodiff: d + 1 = 21 tangent passes through "
+    "the data per Hessian (the rows 'one jax.hessian' against 'one value_and_grad'). Ten "
+    "times statsmodels is out of reach for any second-order method built from autodiff "
+    "here: for the linear model statsmodels' OLS is one direct solve (118 ms) and a "
+    "single Hessian costs half of that. The same models written as an `nllax.Likelihood` "
+    "get Gauss-Newton / Fisher scoring, one `J'WJ` matmul per step: bench/GLM_quiet.md "
+    "(quiet machine): 2.7-8.5x faster than statsmodels' IRLS and 0.77-1.04x glmax on its "
+    "six GLM problems, at 1.3-3.5x the arithmetic floor of a Newton step; statsmodels "
+    "itself is at 6-10x that floor, so the ratio is bounded by its own per-step cost, "
+    "not by nllax's. L-BFGS (`optimizer=optax.lbfgs()`, rows above) is faster still but "
+    "agrees with the optimum to 1e-9, not 1e-15. The statsmodels baseline varies with "
+    "its BLAS threads on this 2-core machine (both columns are shown)."
 )
 
 _FIT_COMPILE = (
-    "Cause: the whole fit is one `lax.while_loop` that contains the objective, its gradient, "
-    "its exact Hessian (`jacfwd` of `jacrev`, with the family's `custom_jvp` rules "
-    "differentiated twice), a Cholesky solve and the Levenberg-Marquardt logic; section 2 "
-    "lists the compile time of the gradient and of the Hessian alone. `fit._newton` traces "
-    "both twice: `vg(x0)` and `hess(x0)` for the starting point before the `while_loop`, and "
-    "`vg(xt)` and `hess` (inside a `lax.cond`) in the body, so XLA compiles two copies of the "
-    "Hessian graph; evaluating the starting point inside the first iteration (a flag in the "
-    "loop state) would compile one. The Poisson "
-    "saddle-point form (stirlerr table, bd0 series, `digamma` in its custom derivative) is "
-    "the heaviest to compile. Compile time also grows with the machine's load (it is "
-    "single-threaded CPU work), so the absolute figure depends on when it was measured."
+    "The first call here is trace + lower + XLA compile of one `lax.while_loop` program "
+    "(Newton: value, gradient, exact Hessian, Cholesky, damping and convergence logic). "
+    "For a Likelihood (the GLM path) `bench/fit_trace.py` splits it: trace 0.29-0.36 s, "
+    "lower 0.14-0.40 s, XLA compile 0.94-1.20 s wall at load 0.9, for a program of "
+    "585-623 jaxpr equations; bench/FIT_COMPILE.md has where the equations come from "
+    "(the one-pass evaluation, traced once since stop 20, and the damped step's "
+    "bookkeeping) and what was cut. Compile time is CPU work that grows with the "
+    "machine's load, so the absolute figure depends on when it was measured."
 )
 
 WHY: dict[str, str] = {
-    "vg:nllax.gaussian.nll": _POISON_SCALAR,
-    "overhead:nllax.gaussian.nll": _POISON_SCALAR,
-    "vg:nllax.laplace.nll": _POISON_SCALAR,
-    "overhead:nllax.laplace.nll": _POISON_SCALAR,
+    "vg:nllax.gaussian.nll": _GAUSSIAN_SCALAR,
+    "overhead:nllax.gaussian.nll": _GAUSSIAN_SCALAR,
+    "vg:nllax.laplace.nll": _GAUSSIAN_SCALAR,
+    "overhead:nllax.laplace.nll": _GAUSSIAN_SCALAR,
     "vg:nllax.bernoulli.nll": _BERNOULLI,
     "overhead:nllax.bernoulli.nll": _BERNOULLI,
     "bce_vs_optax": "See the Bernoulli entry above: " + _BERNOULLI,

@@ -1,21 +1,16 @@
-"""Section 4: what the per-observation validity "poison" of nllax costs, measured.
+"""Section 4: what nllax's validity rules cost per observation, measured.
 
-nllax marks an invalid value (scale <= 0, a target outside the support...) by a
-``jnp.where(valid, lp, nan)`` on every per-observation term (``_reduce.poison``). For the
-Gaussian and Laplace families with a scalar scale the only per-observation rule in
-``valid`` is ``~isnan(y)`` (``_reduce.not_nan``), which exists only to name a NaN in
-`checked` mode. On XLA:CPU the reduction is emitted as a YNNPACK fusion that absorbs
-arithmetic producers but not a compare/select, so that select materialises the n-sized
-terms (one n-buffer written and read back).
-
-This section times each family's `nll` as shipped against the *same* family code with
-`_reduce.finish_nll` replaced (in this process only, while compiling the variant) by one
-that reduces first and poisons the scalar total: (a) leaving the data rule that only names
-a NaN in `checked` mode (``_reduce.not_nan``: a NaN propagates by itself) out of the
-poison, and poisoning the total when the remaining validity is a scalar (a scalar scale;
-per-observation rules keep the per-term poison), or (b) always, with ``all(valid)``. The
-value is the same (NaN iff some kept observation is invalid); in (b) an invalid
-observation makes the whole gradient NaN instead of only its own entries.
+Wave 1 marked an invalid value (scale <= 0, a target outside the support...) by a select
+on every per-observation term; on XLA:CPU the sum is a YNNPACK fusion that absorbs
+arithmetic producers but not a compare/select, so that select wrote the n terms out (one
+n-buffer written and read back). This section measured the alternative (reduce first,
+poison the scalar total), which is what the family core (``nllax._family``) now does:
+a rule over an array is reduced to one flag in its own pass where the family allows it,
+the total is multiplied by ``1 + (0 if valid else NaN)``, and per-term NaN is kept only
+where a family's own arithmetic needs it. The patched variants are gone (``VARIANTS`` is
+empty); what remains is each family's ``nll`` as shipped (value and value-and-gradient,
+with its temporaries) and, for the Bernoulli family, a select-free candidate form
+(``max(z, 0) - y z + log1p(exp(-|z|))`` with its validity as arithmetic) for comparison.
 """
 
 from __future__ import annotations

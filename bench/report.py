@@ -30,6 +30,47 @@ LIBS = ["jax", "jaxlib", "optax", "numpy", "scipy", "statsmodels", "sklearn", "d
         "numpyro", "torch", "threadpoolctl"]
 
 
+def glm_section() -> list[str]:
+    """Section 6: the GLM fits of bench/GLM_quiet.md (written by `bench/glm.py` on a quiet
+    machine, a separate run), one line per problem: nllax's default fit against glmax from
+    beta = 0 and statsmodels; empty when the file does not exist."""
+    import pathlib
+    path = pathlib.Path(__file__).resolve().parent / "GLM_quiet.md"
+    if not path.exists():
+        return []
+    text = path.read_text().splitlines()
+    first = next((ln for ln in text[1:] if ln.strip()), "")
+    out = ["## 6. GLM fits against glmax, glum, scikit-learn, statsmodels", "",
+           "Copied from `bench/GLM_quiet.md` (written by `python bench/glm.py`, its own run; "
+           "the full tables, every method, the floors and the conditions are there). "
+           f"{first}", "",
+           "| problem | nllax default fit ms | compile s | steps | glmax (beta = 0) ms | "
+           "nllax / glmax | statsmodels ms | statsmodels / nllax | agreement to optimum |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    problem, rows = None, {}
+
+    def flush():
+        me = rows.get("nllax.fit default")
+        if problem and me:
+            gx, sm = rows.get("glmax IRLS (start beta = 0)"), rows.get("statsmodels GLM (IRLS)")
+            ms = float(me[1])
+            out.append(" | ".join([
+                f"| {problem}", me[1], me[2], me[3], gx[1] if gx else "–",
+                f"{ms / float(gx[1]):.2f}x" if gx else "–", sm[1] if sm else "–",
+                f"{float(sm[1]) / ms:.1f}x" if sm else "–", me[7]]) + " |")
+
+    for ln in text:
+        if ln.startswith("### "):
+            flush()
+            problem, rows = ln[4:].strip(), {}
+        elif ln.startswith("| ") and problem:
+            cells = [c.strip() for c in ln.strip("|").split("|")]
+            name = cells[0].split(" (GaussNewton)")[0]
+            rows[name] = cells
+    flush()
+    return out + [""]
+
+
 def core_section() -> list[str]:
     """Section 5: the family-core table of bench/CORE.md (written by `bench/core.py`, a
     separate run: every family and loss at n = 1e6 and 1e7), copied with its machine
@@ -450,6 +491,7 @@ def render(env, args, eval_rows, fit_rows, diag_rows=()) -> str:
         L += [f"## 4. Diagnosis: the per-observation validity poison (n = {_n(diag_rows[0].n)}, CPU)",
               ""] + _diag_tables(diag_rows)
     L += core_section()
+    L += glm_section()
     L += ["## Targets (at the largest n, on CPU)", "",
           "| target | measured | verdict |", "|---|---|---|"]
     tg = targets(eval_rows, fit_rows)
