@@ -139,6 +139,45 @@ def test_cauchy_tails_float32():
     np.testing.assert_allclose(lp, -np.log(np.pi) - 60 * np.log(10), rtol=4 * EPS32)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_cauchy_gradients_where_z_squared_overflows(dtype, x64):
+    """The derivative 2z / (1 + z^2) of log(1 + z^2) must not overflow: once z^2 did
+    (|z| > 1.8e19 in float32, 1.3e154 in float64) it was 0, and the scale's derivative
+    (1 - z g(z)) / scale, -1 / scale in the tail, came out as +1 / scale. Checked up to
+    |z| = 1e37 / 1e300, where 1 / max(|z|, 1) is still a normal number (XLA:CPU flushes
+    denormals to zero; beyond 1 / tiny = 8.5e37 in float32 the derivative itself is one)."""
+    dt = np.dtype(dtype).type
+    eps = float(np.finfo(dt).eps)
+    big = [1e10, 1e19, 2e19, 1e20, 1e30, 1e37] + ([1e154, 2e154, 1e200, 1e300] if dtype == "float64" else [])
+    zs = [0.0, 1e-30, 0.5, 1.0, 3.0] + big
+    zs = np.array(zs + [-z for z in zs[1:]], dtype)
+    nll = lambda y, loc, scale: nllax.cauchy.nll(y, loc, scale)
+    g_y, g_loc, g_scale = jax.vmap(jax.grad(nll, (0, 1, 2)), (0, None, None))(
+        zs, dt(0.0), dt(1.0))
+    g_ls = jax.vmap(jax.grad(lambda y, ls: nllax.cauchy.nll(y, 0.0, log_scale=ls), 1),
+                    (0, None))(zs, dt(0.0))
+    from fractions import Fraction
+    want = np.array([float(2 * Fraction(float(z)) / (1 + Fraction(float(z)) ** 2)) for z in zs])
+    # g = 2 (z / b) / (b + s^2 / b): 1 / b, z * (1 / b), s^2, * (1 / b), +, / : 6 roundings
+    np.testing.assert_allclose(np.asarray(g_y, np.float64), want, rtol=8 * eps, atol=0)
+    np.testing.assert_array_equal(np.asarray(g_loc), -np.asarray(g_y))
+    # d/dscale = 1 - z g(z): z g carries the 8 eps of g (and is at most 2 in size), so
+    # the difference is within 16 eps absolute; -1 in both tails, 0 at |z| = 1
+    want_s = 1.0 - zs.astype(np.float64) * want
+    np.testing.assert_allclose(np.asarray(g_scale, np.float64), want_s, rtol=0, atol=16 * eps)
+    np.testing.assert_allclose(np.asarray(g_ls, np.float64), want_s, rtol=0, atol=16 * eps)
+    # the Hessian in loc, 2 (1 - z^2) / (1 + z^2)^2, by autodiff of the written-out
+    # derivative (max and min split their derivative at |z| = 1, where it is 0); checked
+    # where it is a normal number (|z| <= 1e10 / 1e19 in float32 / float64)
+    small = zs[np.abs(zs.astype(np.float64)) <= (1e10 if dtype == "float32" else 1e19)]
+    h = jax.vmap(jax.hessian(nll, 1), (0, None, None))(small, dt(0.0), dt(1.0))
+    zf = [Fraction(float(z)) for z in small]
+    want_h = np.array([float(2 * (1 - z * z) / (1 + z * z) ** 2) for z in zf])
+    # ~12 roundings through the derivative's derivative, relative to max(|h|, 2 eps) near
+    # the sign change at |z| = 1
+    np.testing.assert_allclose(np.asarray(h, np.float64), want_h, rtol=16 * eps, atol=4 * eps)
+
+
 def test_log_normal_negative_y_message():
     f = nllax.checked(jax.jit(lambda y: nllax.log_normal.nll(y, 0.0)))
     with pytest.raises(checkify.JaxRuntimeError,
