@@ -9,6 +9,8 @@ import pathlib
 
 import nllax
 
+import _children
+
 
 def execute(nbformat, nbclient, notebook: pathlib.Path, workdir: pathlib.Path):
     """The executed notebook (``nbformat`` / ``nbclient``: the modules, imported by the
@@ -18,10 +20,9 @@ def execute(nbformat, nbclient, notebook: pathlib.Path, workdir: pathlib.Path):
     # PYTHONPATH=src, which is relative, would otherwise resolve in the kernel's folder).
     here = str(pathlib.Path(nllax.__file__).resolve().parents[1])
     path = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p)
-    env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=path)
-    # The kernel gets its own device setting: the tests' 4 simulated CPU devices are not
-    # what a reader of the notebook has.
-    env.pop("XLA_FLAGS", None)
+    # The kernel gets its own device setting (the tests' 4 simulated CPU devices are not
+    # what a reader of the notebook has) but keeps the suite's cheap-compile flags.
+    env = _children.env(MPLBACKEND="Agg", PYTHONPATH=path)
     client = nbclient.NotebookClient(
         nb,
         kernel_name="python3",

@@ -388,17 +388,5 @@ def test_temporaries_do_not_grow_with_the_vocabulary():
     assert temps[0] <= temps[1] / 16
 
 
-def test_benchmark_smoke(tmp_path):
-    """``bench/features.py --quick`` runs (tiny sizes, in its own process; no number is
-    asserted), so that the benchmark quoted in bench/FEATURES.md does not rot."""
-    import pathlib
-    import subprocess
-    import sys
-
-    root = pathlib.Path(__file__).resolve().parents[1]
-    out = tmp_path / "FEATURES.md"
-    proc = subprocess.run([sys.executable, str(root / "bench" / "features.py"), "--quick",
-                           "--out", str(out)], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    text = out.read_text()
-    assert "## Compiled temporaries" in text and "## Time for value and gradient" in text
+# bench/features.py's smoke run is in tests/test_bench_smoke.py (one process for every
+# benchmark's smoke run).

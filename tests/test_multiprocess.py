@@ -32,14 +32,13 @@ scores) by the rounding of its sums and by the two runs' difference in θ̂, com
 
 from __future__ import annotations
 
-import os
 import pathlib
-import re
 import socket
 import subprocess
 import sys
 import time
 
+import _children
 import _multiprocess_worker as W
 import jax
 import numpy as np
@@ -67,9 +66,7 @@ def _free_loopback_port() -> int:
 
 
 def _child_env(port: int) -> dict[str, str]:
-    env = dict(os.environ)
-    flags = re.sub(r"--xla_force_host_platform_device_count=\S+", "", env.get("XLA_FLAGS", ""))
-    env["XLA_FLAGS"] = (flags + " --xla_force_host_platform_device_count=2").strip()
+    env = _children.env(devices=2)
     env["JAX_PLATFORMS"] = "cpu"  # the CPU (gloo) path, also on an accelerator machine
     env["JAX_CPU_COLLECTIVES_IMPLEMENTATION"] = "gloo"  # the default now; older jax needs it
     env["JAX_COORDINATOR_BIND_ADDRESS"] = f"127.0.0.1:{port}"  # default: every interface

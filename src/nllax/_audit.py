@@ -207,16 +207,18 @@ _log_f_jit = jax.jit(_log_f_impl, static_argnums=(0, 1))
 
 def _log_f_host(loss, base, y, pred, a) -> np.ndarray:
     """Evaluates in fixed-size chunks (two sizes: one compilation each per loss and
-    prediction shape)."""
+    prediction shape). The points and ``a`` go in as NumPy values (the same program and
+    values as JAX arrays would give): a ``jnp.asarray`` of each would be a dispatch of its
+    own, dearer than the evaluation, and the quadrature makes thousands of calls."""
     y = np.asarray(y)
     size = _CHUNK * 23 if len(y) <= _CHUNK * 23 else _COUNT_CHUNK
+    a = np.float64(a)
     out = []
     for start in range(0, max(len(y), 1), size):
         part = y[start:start + size]
         pad = np.concatenate([part, np.full(size - len(part), part[0] if len(part) else 0,
                                             part.dtype)])
-        out.append(np.asarray(_log_f_jit(loss, base, jnp.asarray(pad), pred,
-                                         jnp.float64(a)))[:len(part)])
+        out.append(np.asarray(_log_f_jit(loss, base, pad, pred, a))[:len(part)])
     return np.concatenate(out) if out else np.zeros(0)
 
 
@@ -382,14 +384,16 @@ def _continuous(loss, base, support, pred, a) -> tuple[float, float]:
     dirs = np.array([r[1] for r in rays])
     # An integrand that does not fall between |y - o| = 1e75 and 1e150 (in the measure
     # ds = dy / |y - o|) has infinite mass; checked first, so that an integrand growing
-    # without bound (exp(+r^2)) never reaches the quadrature.
-    for origin, direction, length in rays:
-        if math.isinf(length):
-            far = np.array([1e75, 1e150])
-            yy = origin + direction * far
-            logF = _checked(_log_f_host(loss, base, yy, pred, a), yy) + np.log(far)
-            if np.isfinite(logF[1]) and logF[1] >= logF[0]:
-                return math.inf, 0.0
+    # without bound (exp(+r^2)) never reaches the quadrature. (Every infinite ray's two
+    # points in one evaluation, then checked ray by ray, in order.)
+    far = np.array([1e75, 1e150])
+    far_y = [origin + direction * far for origin, direction, length in rays
+             if math.isinf(length)]
+    far_lv = _log_f_host(loss, base, np.concatenate(far_y), pred, a) if far_y else None
+    for i, yy in enumerate(far_y):
+        logF = _checked(far_lv[2 * i:2 * i + 2], yy) + np.log(far)
+        if np.isfinite(logF[1]) and logF[1] >= logF[0]:
+            return math.inf, 0.0
 
     shift = float(np.max(lp[np.isfinite(lp)])) + 50.0  # log-scale of the peak (+ room)
 
@@ -492,27 +496,30 @@ def _continuous(loss, base, support, pred, a) -> tuple[float, float]:
         # The ends of each ray: the far end of an infinite ray, and the origin end
         # (a support end such as y -> 0 may carry an integrable singularity).
         tail, tail_err = 0.0, 0.0
+        ends = []  # (ray, s at the end, direction inwards), every end's points in one call
         for i, (origin, direction, length) in enumerate(rays):
-            ends = [(float(s0[ray_id == i].min()), +1.0)]  # towards s -> -inf
+            ends.append((i, float(s0[ray_id == i].min()), +1.0))  # towards s -> -inf
             if math.isinf(length):
-                ends.append((float(s1[ray_id == i].max()), -1.0))  # towards s -> +inf
-            for s_end, inward in ends:
-                ss = s_end + inward * _TAIL_STEP * np.array([0.0, 1.0, 2.0])
-                yy = _ray_y(origin, direction, ss)
-                lv = _checked(_log_f_host(loss, base, yy, pred, a), yy)
-                logF = lv + ss - shift
-                if not np.isfinite(logF[0]) or logF[0] - math.log(max(total, 1e-300)) < -745:
-                    continue
-                # slope of log F towards the end: F ~ e^{-kappa |s - s_end|} beyond it
-                k1 = (logF[1] - logF[0]) / _TAIL_STEP
-                k2 = (logF[2] - logF[1]) / _TAIL_STEP
-                if not (k1 > 1e-9):
-                    raise _Infinite
-                t1 = math.exp(logF[0]) / k1
-                t2 = math.exp(logF[0]) / k2 if k2 > 1e-9 else math.inf
-                tail += t1
-                # the disagreement of the two fitted power laws (0 for an exact one)
-                tail_err += min(abs(t2 - t1), t1)
+                ends.append((i, float(s1[ray_id == i].max()), -1.0))  # towards s -> +inf
+        ends_s = [s_end + inward * _TAIL_STEP * np.array([0.0, 1.0, 2.0])
+                  for _, s_end, inward in ends]
+        ends_y = [_ray_y(rays[i][0], rays[i][1], ss) for (i, _, _), ss in zip(ends, ends_s)]
+        ends_lv = _log_f_host(loss, base, np.concatenate(ends_y), pred, a)
+        for j, (ss, yy) in enumerate(zip(ends_s, ends_y)):
+            lv = _checked(ends_lv[3 * j:3 * j + 3], yy)
+            logF = lv + ss - shift
+            if not np.isfinite(logF[0]) or logF[0] - math.log(max(total, 1e-300)) < -745:
+                continue
+            # slope of log F towards the end: F ~ e^{-kappa |s - s_end|} beyond it
+            k1 = (logF[1] - logF[0]) / _TAIL_STEP
+            k2 = (logF[2] - logF[1]) / _TAIL_STEP
+            if not (k1 > 1e-9):
+                raise _Infinite
+            t1 = math.exp(logF[0]) / k1
+            t2 = math.exp(logF[0]) / k2 if k2 > 1e-9 else math.inf
+            tail += t1
+            # the disagreement of the two fitted power laws (0 for an exact one)
+            tail_err += min(abs(t2 - t1), t1)
     except _Infinite:
         return math.inf, 0.0
     z = total + tail
