@@ -14,6 +14,7 @@ value (``where=False``) does not raise. For each case we check that
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -227,11 +228,24 @@ MODES: dict[str, Callable[[Callable], Callable]] = {
 }
 
 
+# Built once per (mode, case function): the variants of one rule share a function and
+# their shapes, so they share its compiled programs (checked and unchecked) instead of
+# each compiling its own; the unchecked gradient test reuses the "grad" mode's program.
+@functools.cache
+def _mode(mode: str, fn: Callable) -> Callable:
+    return MODES[mode](fn)
+
+
+@functools.cache
+def _checked(mode: str, fn: Callable) -> Callable:
+    return nllax.checked(_mode(mode, fn))
+
+
 @pytest.mark.parametrize("mode", list(MODES))
 @pytest.mark.parametrize("case", FULL, ids=[c.id for c in FULL])
 def test_checked_raises_naming_argument_and_rule(case, mode):
-    f = MODES[mode](case.fn)
-    checked = nllax.checked(f)
+    f = _mode(mode, case.fn)
+    checked = _checked(mode, case.fn)
     # Valid inputs of the same shapes pass through with the unchecked result (and the
     # same compiled checked function then meets the invalid ones).
     got = checked(*case.good)
@@ -243,7 +257,7 @@ def test_checked_raises_naming_argument_and_rule(case, mode):
 
 @pytest.mark.parametrize("case", REST, ids=[c.id for c in REST])
 def test_checked_raises_other_variants(case):
-    f = nllax.checked(MODES["plain"](case.fn))
+    f = _checked("plain", case.fn)
     with pytest.raises(checkify.JaxRuntimeError, match=case.match):
         jax.block_until_ready(f(*case.bad))
 
@@ -251,13 +265,20 @@ def test_checked_raises_other_variants(case):
 WHERE_CASES = [c for c in FULL if ".nll" in c.entry or "losses." in c.entry]
 
 
+@functools.cache
+def _masked(fn: Callable) -> Callable:
+    """The case's value and gradient with the mask as an argument, one program per case
+    function (eagerly, every primitive of the derivative is dispatched on its own)."""
+    return jax.jit(jax.value_and_grad(lambda d, p, m: fn(d, p, where=m), argnums=1))
+
+
 @pytest.mark.parametrize("case", WHERE_CASES, ids=[c.id for c in WHERE_CASES])
 def test_masked_out_invalid_value_does_not_raise(case):
     mask = jnp.asarray([True, False, True])
-    f = jax.value_and_grad(lambda d, p: case.fn(d, p, where=mask), argnums=1)
-    v, g = map(np.asarray, nllax.checked(f)(*case.bad))
+    f = _masked(case.fn)
+    v, g = map(np.asarray, nllax.checked(f)(*case.bad, mask))
     # Equal to dropping the masked observation: the valid inputs, masked the same way.
-    v_ref, g_ref = map(np.asarray, f(*case.good))
+    v_ref, g_ref = map(np.asarray, f(*case.good, mask))
     np.testing.assert_allclose(v, v_ref, rtol=1e-6)
     np.testing.assert_allclose(g[[0, 2]], g_ref[[0, 2]], rtol=1e-6)
     np.testing.assert_array_equal(g[1], 0.0)  # a masked observation has no gradient
@@ -275,13 +296,18 @@ def test_unchecked_value_is_nan(case):
 # `where(scale > 0, scale, 1)` alone would give 0; `_reduce.poison` adds the NaN).
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_unchecked_gradient_is_not_finite(case):
-    g = np.asarray(jax.grad(_scalar(case.fn), argnums=1)(*case.bad))
+    # The "grad" mode's program of test_checked_raises_naming_argument_and_rule (the same
+    # function and shapes: compiled once per case function, not op by op per case).
+    g = np.asarray(_mode("grad", case.fn)(*case.bad))
     if case.invalid == "param":
         assert np.isnan(g[1]).all() and np.isfinite(g[[0, 2]]).all(), g
     else:  # the invalid observation's parameter gets a NaN gradient
         assert np.isnan(g[1]).all(), g
 
 
+# Eager on purpose: outside jit the rules' validity is a concrete array in the derivative
+# rules (`_family._concrete`; checked: an ArrayImpl there, a tracer under jit), a branch of
+# its own; the reverse mode above runs the jitted one.
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_unchecked_forward_mode_derivative_is_not_finite(case):
     p = jnp.asarray(case.bad[1])
