@@ -36,6 +36,7 @@ The module is also imported by ``tests/test_nist.py`` (parser, models, ``run_pro
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 import pathlib
@@ -122,7 +123,10 @@ def load(name: str) -> Problem:
 # The 27 models, written by hand from the formula in each file. b[0] is NIST's b1.
 
 
+@functools.cache
 def _models() -> dict[str, Callable]:
+    """Name -> model; built once, so that problems with the same model (Gauss1-3,
+    Lanczos1-3, Chwirut1-2) get the same function object."""
     import jax.numpy as jnp
 
     pi = jnp.pi
@@ -225,37 +229,47 @@ NAMES = [
     "Eckerle4", "Rat43", "Bennett5",
 ]
 
-_OBJECTIVES: dict[str, Callable] = {}
+_OBJECTIVES: dict[Callable, Callable] = {}
 
 
 def objective(name: str) -> Callable:
     """``0.5 * SSE(b)`` for problem ``name``: ``f(b, x, y)``; one function object per model
-    so that both starts share the compiled loop."""
-    if name not in _OBJECTIVES:
+    (not per problem), so that both starts, and the problems that share a model and a data
+    shape (Gauss1-3: n = 250, Lanczos1-3: n = 24), share the compiled loop."""
+    model = _models()[name]
+    if model not in _OBJECTIVES:
         import nllax
-
-        model = _models()[name]
 
         def half_sse(b, x, y):
             return 0.5 * nllax.losses.sse(y, model(b, x))
 
-        _OBJECTIVES[name] = half_sse
-    return _OBJECTIVES[name]
+        _OBJECTIVES[model] = half_sse
+    return _OBJECTIVES[model]
 
 
-_LIKELIHOODS: dict[str, object] = {}
+@functools.cache
+def _jitted_objective(objective):
+    """``objective`` as one compiled program (per function and shapes): called outside
+    ``jit`` its primitives would each compile on their own, per data shape."""
+    import jax
+
+    return jax.jit(objective)
+
+
+_LIKELIHOODS: dict[Callable, object] = {}
 
 
 def likelihood(name: str):
     """The Gaussian likelihood (unit scale) of problem ``name``'s model, ``y ~ N(f(b, x),
-    1)``: ``nllax.fit(likelihood(name), b, y, x)``; one object per model, so that both
-    starts share the compiled loop."""
-    if name not in _LIKELIHOODS:
+    1)``: ``nllax.fit(likelihood(name), b, y, x)``; one object per model (as
+    :func:`objective`), so that both starts and the problems sharing the model share the
+    compiled loop."""
+    model = _models()[name]
+    if model not in _LIKELIHOODS:
         import nllax
 
-        model = _models()[name]
-        _LIKELIHOODS[name] = nllax.Likelihood(nllax.gaussian, lambda b, x: {"loc": model(b, x)})
-    return _LIKELIHOODS[name]
+        _LIKELIHOODS[model] = nllax.Likelihood(nllax.gaussian, lambda b, x: {"loc": model(b, x)})
+    return _LIKELIHOODS[model]
 
 
 FORMS = ("likelihood", "sse")  # the two ways a user writes it, each with fit's defaults
@@ -323,7 +337,7 @@ def run_problem(problem: Problem, start: int, form: str = "likelihood", **fit_kw
         jax.block_until_ready(res)
         seconds = time.perf_counter() - t0
         est = np.asarray(res.params)
-        rss = 2.0 * float(objective(problem.name)(res.params, x, y))
+        rss = 2.0 * float(_jitted_objective(objective(problem.name))(res.params, x, y))
     lre_p = min(lre(e, c) for e, c in zip(est, problem.certified))
     return Outcome(
         form, problem.name, problem.difficulty, start, lre_p, lre(rss, problem.rss),

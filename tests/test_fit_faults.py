@@ -208,12 +208,15 @@ def test_non_finite_params0():
 
 
 DIVERGE_Y = jnp.asarray([1.0, 5.0, 2.0], jnp.float32)
+# one optimizer object for the three diverging runs: fit's compiled loop is cached on its
+# identity (an optax.sgd(1e3) per test compiled the same loop three times)
+DIVERGE = optax.sgd(1e3)
 
 
 def test_diverging_learning_rate_returns_last_finite_params():
     # SGD(1e3) on the Gaussian NLL (curvature 3) multiplies the error by about -3000 per
     # step: float32 overflows after a dozen steps. With tol=0 only the fault can stop it.
-    r = nllax.fit(gaussian_mean, jnp.float32(0.0), DIVERGE_Y, optimizer=optax.sgd(1e3), tol=0.0)
+    r = nllax.fit(gaussian_mean, jnp.float32(0.0), DIVERGE_Y, optimizer=DIVERGE, tol=0.0)
     assert int(r.status) == NONFINITE, r.message
     assert int(r.steps) > 3
     _assert_consistent(r, gaussian_mean, DIVERGE_Y)
@@ -222,7 +225,7 @@ def test_diverging_learning_rate_returns_last_finite_params():
 
 def test_diverging_learning_rate_is_never_finite_garbage():
     # Whatever the status, the returned params are finite and the value is theirs.
-    r = nllax.fit(gaussian_mean, jnp.float32(0.0), DIVERGE_Y, optimizer=optax.sgd(1e3))
+    r = nllax.fit(gaussian_mean, jnp.float32(0.0), DIVERGE_Y, optimizer=DIVERGE)
     _assert_consistent(r, gaussian_mean, DIVERGE_Y)
 
 
@@ -230,7 +233,7 @@ def test_diverging_learning_rate_is_not_reported_converged():
     # An earlier fit tested |g| <= tol * max(1, |f|) at the current point, so a run whose
     # value exploded passed it: sgd(1e3) said CONVERGED after 1 step at mu = 8000
     # (value 9.6e7). Now it must run into the overflow and say NONFINITE.
-    r = nllax.fit(gaussian_mean, jnp.float32(0.0), DIVERGE_Y, optimizer=optax.sgd(1e3))
+    r = nllax.fit(gaussian_mean, jnp.float32(0.0), DIVERGE_Y, optimizer=DIVERGE)
     assert int(r.status) == NONFINITE, (r.message, r.params, r.value, r.grad_norm)
     _assert_consistent(r, gaussian_mean, DIVERGE_Y)
 

@@ -65,9 +65,9 @@ def test_models_reproduce_certified_rss(name, x64):
     p = nist.load(name)
     assert len(p.start1) == len(p.certified)
     y = np.log(p.y) if name == "Nelson" else p.y
-    f, value_grad_hessian = _compiled(name)
+    f = nist.objective(name)
     b, x, yj = jnp.asarray(p.certified), jnp.asarray(p.x), jnp.asarray(y)
-    value, g, hess = value_grad_hessian(b, x, yj)
+    value, g, hess = _value_grad_hessian(f)(b, x, yj)
     rss = 2.0 * float(value)
     # NIST prints >= 10 significant digits: each certified value is within half a unit of
     # the 10th digit (5e-10 relative) of the exact one. The RSS at the printed parameters
@@ -78,7 +78,9 @@ def test_models_reproduce_certified_rss(name, x64):
     # certified RSS, 1.4e-25, is rounding noise, and the parameter term covers it.)
     db = 5e-10 * np.abs(np.asarray(p.certified))
     g, hess = np.abs(np.asarray(g)), np.abs(np.asarray(hess))
-    half_sq, _ = tt.row_terms(f, b, x, yj)
+    # the objective compiled (row_terms evaluates it whole, too): the program run_problem
+    # computes the RSS of a fit with
+    half_sq, _ = tt.row_terms(nist._jitted_objective(f), b, x, yj)
     r = np.sqrt(2 * np.abs(half_sq))
     rounding = (2 * tt.sum_rounding(half_sq)
                 + 2 * np.sum(2 * r * tt.TERM_ROUNDINGS * tt.EPS64 * (2 * np.abs(np.asarray(y)) + r)))
@@ -87,12 +89,12 @@ def test_models_reproduce_certified_rss(name, x64):
 
 
 @functools.cache
-def _compiled(name):
-    """The objective and its value, gradient and Hessian as compiled programs. Called op
-    by op they compiled 42 to 133 small programs a problem: the 27 problems took 1487
-    compiles and 73 s of CPU, now 107 and 17 s (bench/test_time.py, at load ~13)."""
-    f = nist.objective(name)
-    return jax.jit(f), jax.jit(lambda *a: (f(*a), jax.grad(f)(*a), jax.hessian(f)(*a)))
+def _value_grad_hessian(f):
+    """The objective's value, gradient and Hessian as one compiled program, per objective
+    (one per model: Gauss1-3 and Lanczos1-3 share theirs). Called op by op they compiled
+    42 to 133 small programs a problem: the 27 problems took 1487 compiles and 73 s of
+    CPU, then 107 and 17 s (bench/test_time.py, at load ~13)."""
+    return jax.jit(lambda *a: (f(*a), jax.grad(f)(*a), jax.hessian(f)(*a)))
 
 
 def _params(names, quick_set):

@@ -133,22 +133,25 @@ def test_glm_loop_invariants_travel_in_the_state(x64):
     assert not hasattr(_trust, "_PREPARED")
 
 
+# log(b1) is NaN for b1 < 0. One object for the two tests below: fit's compiled loop is
+# cached on it (a Likelihood per test compiled the same loop twice).
+_LOG_B1 = nllax.Likelihood(nllax.gaussian, lambda b, x: {"loc": jnp.log(b[1]) + b[0] * x})
+
+
 def test_non_finite_trial_points_are_rejected(x64):
-    # log(b1) is NaN for b1 < 0; the region's first step from b1 = 0.05 can cross zero,
-    # and a NaN trial point must only shrink the region
-    lik = nllax.Likelihood(nllax.gaussian, lambda b, x: {"loc": jnp.log(b[1]) + b[0] * x})
+    # the region's first step from b1 = 0.05 can cross zero, and a NaN trial point must
+    # only shrink the region
     x = jnp.linspace(0.0, 1.0, 10)
     y = jnp.log(3.0) + 2.0 * x
-    r = nllax.fit(lik, jnp.array([0.0, 0.05]), y, x)
+    r = nllax.fit(_LOG_B1, jnp.array([0.0, 0.05]), y, x)
     assert bool(r.converged)
     # exact data: the MLE is (2, 3); tol = eps**(2/3) = 3.7e-11 relative per parameter
     np.testing.assert_allclose(np.asarray(r.params), [2.0, 3.0], rtol=1e-9)
 
 
 def test_non_finite_start_is_reported(x64):
-    lik = nllax.Likelihood(nllax.gaussian, lambda b, x: {"loc": jnp.log(b[1]) + b[0] * x})
     x = jnp.linspace(0.0, 1.0, 10)
-    r = nllax.fit(lik, jnp.array([0.0, -1.0]), x, x)
+    r = nllax.fit(_LOG_B1, jnp.array([0.0, -1.0]), x, x)
     assert int(r.status) == nllax.FitStatus.NONFINITE
 
 

@@ -100,7 +100,8 @@ def test_every_applicable_registered_family_is_wrapped_against_its_reference(x64
                 jnp.asarray(data), k, jnp.asarray(u)))
             np.testing.assert_allclose(got, case.reference(data, **params),
                                        rtol=max(case.rtol64, 1e-12), err_msg=case.name)
-            # reverse mode against central differences in two random directions, with
+            # the NLL's reverse-mode gradient against central differences of the NLL
+            # (minus the sum of the log_prob just checked) in two random directions, with
             # check_grads' float64 tolerance (atol = rtol = 1e-5) as before: the step 1e-5
             # leaves truncation ~ 1e-10 |f^(3)| and rounding ~ eps64 |f| / 1e-5 ~ 2e-11 |f|
             fd = (fv[0] - fv[1]) / (2 * _FD_EPS)
@@ -114,23 +115,30 @@ _FD_EPS = 1e-5
 
 def _value_grad_and_steps(case, names):
     """One compiled program per wrapped family (each is built once, in the loop above):
-    ``log_prob``, the gradient of the sum over the float parameters ``names`` (flattened)
-    and the sum at ``x0 +- eps u`` for each direction ``u``. (Was: a jit of log_prob and
-    ``check_grads``, which compiles the function, its VJP's two halves and eager steps:
-    93 compiles and 43 s of CPU for this test, measured with bench/test_time.py.)"""
+    ``log_prob`` at ``x0`` and at ``x0 +- eps u`` for each direction ``u`` (one vmapped
+    evaluation of the five points; the NLL at a point is minus the sum of its
+    ``log_prob``), and the gradient of the NLL over the float parameters ``names``
+    (flattened). (Was: a jit of log_prob and ``check_grads``, which compiles the
+    function, its VJP's two halves and eager steps: 93 compiles and 43 s of CPU for this
+    test, measured with bench/test_time.py; then one program with three traced copies of
+    the family's body: log_prob, the NLL under the gradient and the NLL at the four
+    points.)"""
 
     def run(d, k, u):
         sizes = [k[n].size for n in names]
         x0 = jnp.concatenate([jnp.ravel(k[n]) for n in names])
 
-        def f(x):
+        def kwargs(x):
             parts = jnp.split(x, np.cumsum(sizes)[:-1])
-            vals = [p.reshape(k[n].shape) for p, n in zip(parts, names)]
-            return H.grad_fn(case, d, k, names)(*vals)
+            return dict(k, **{n: p.reshape(k[n].shape) for p, n in zip(parts, names)})
 
-        pts = jnp.concatenate([x0 + _FD_EPS * u, x0 - _FD_EPS * u])
-        fv = jax.vmap(f)(pts).reshape(2, u.shape[0])
-        return H.call(case, "log_prob", d, k), jax.grad(f)(x0), fv
+        def nll(x):
+            return jnp.sum(H.call(case, "nll", d, kwargs(x)))
+
+        pts = jnp.concatenate([x0[None], x0 + _FD_EPS * u, x0 - _FD_EPS * u])
+        lp = jax.vmap(lambda x: H.call(case, "log_prob", d, kwargs(x)))(pts)
+        fv = -jnp.sum(lp[1:], axis=-1).reshape(2, u.shape[0])
+        return lp[0], jax.grad(nll)(x0), fv
 
     return jax.jit(run)
 
