@@ -4,12 +4,11 @@ the member's ``from_canonical``, so that finite steps stay in the support), in r
 and forward mode, through ``nll`` (the sum) and ``log_prob`` (per observation) at once.
 
 Written out rather than with ``jax.test_util.check_grads``, which compiles a new program
-for every transformation it applies: here a case and parametrisation costs one compiled
-function, built and evaluated once and shared by the two tests (_programs): at x0 and at a
-batch of perturbed points (vmapped), the Hessian (forward over reverse) with the
-reverse-mode gradient it differentiates (the primal of its JVP) and, differentiated in the
-same forward pass, the objective's forward-mode Jacobian (its JVPs along every
-coordinate) and value. Every tolerance comes from the values: the finite differences'
+for every transformation it applies: here a case costs two compiled functions, built once
+per case and parametrisation and shared by the two tests (_programs): forward mode (JVPs
+along every coordinate, vmapped, with the values they carry) at x0 and at a batch of
+perturbed points, and the Hessian (forward over reverse) with the reverse-mode gradient
+it differentiates. Every tolerance comes from the values: the finite differences'
 truncation from a second Richardson level, their rounding from the per-observation sizes
 of the sums (tests/_tolerances.py)."""
 
@@ -89,52 +88,27 @@ def _value_and_jacfwd(fun):
     return vj
 
 
-def _derivatives(fun):
-    """``x -> (fun(x), d fun / dx, (d2 fun / dx2, d fun / dx))``: value, forward-mode
-    Jacobian, Hessian and reverse-mode gradient in one traced pass. ``jax.hessian`` is
-    ``jacfwd(jacrev(fun))``: the reverse-mode gradient is the primal of its JVP (returned
-    as the aux), and differentiating ``fun(x)`` in the same forward pass gives the JVPs
-    of ``fun`` along every coordinate (forward mode, as ``jax.jacfwd(fun)``) with its
-    value in the aux. (Two programs a case before, forward and reverse: the Hessian
-    program already held the forward sweep, and the second trace, lowering and compile of
-    it cost about as much again.)"""
+def _jacrev_twice(fun):
+    def g(x):
+        j = jax.jacrev(fun)(x)
+        return j, j
 
-    def both(x):
-        out = jax.jacrev(fun)(x), fun(x)
-        return out, out
-
-    def run(x):
-        (hess, jac), (grad, val) = jax.jacfwd(both, has_aux=True)(x)
-        return val, jac, (hess, grad)
-
-    return run
-
-
-def _first_derivatives(fun):
-    """As :func:`_derivatives` without the Hessian (``None``), for a family that is not
-    twice differentiable: forward mode (JVPs with their values) and reverse mode."""
-    vj = _value_and_jacfwd(fun)
-
-    def run(x):
-        val, jac = vj(x)
-        return val, jac, (None, jax.jacrev(fun)(x))
-
-    return run
+    return g
 
 
 @functools.cache
 def _programs(name, choice_items):
-    """``(c, x0, u, h, pts, out)`` of one case and parametrisation, computed once
-    (functools.cache: the two tests of a case share its one compiled program and its
-    results):
+    """``(parts, c, x0, u, h, pts, forward, reverse)`` of one case and parametrisation,
+    built once (functools.cache: the two tests of a case share its compiled programs):
 
     * ``pts``: x0 (row 0), then ``x0 + s u`` for the Richardson steps s (h, -h, h/2, -h/2,
       h/4, -h/4; leading axis) and the DIRECTIONS unit directions ``u`` (NumPy);
-    * ``out = ((nll, log_prob), (d nll, d log_prob), (second, (d nll, d log_prob)))`` at
-      every point (leading axis), NumPy: the values, the forward-mode Jacobians (JVPs
-      along every coordinate), and ``jax.hessian`` (forward over reverse) of both pieces
-      with the reverse-mode gradient it differentiates; for a family that is not smooth
-      ``second`` is None and the reverse-mode gradient is taken alone."""
+    * ``forward(pts) -> ((nll, log_prob), (d nll, d log_prob))`` at every point, in
+      forward mode (JVPs, vmapped over the coordinates and the points);
+    * ``reverse(x) -> ((d2 nll, d2 log_prob), (d nll, d log_prob))``: for a smooth
+      family ``jax.hessian`` (forward over reverse) of both pieces and the reverse-mode
+      gradient it differentiates (the primal of the JVP of ``jax.jacrev``); otherwise
+      ``None`` and the reverse-mode gradient."""
     case, choice = CASES[name], dict(choice_items)
     f, parts, c, x0 = _objective(case, choice, n=N_OBS)
     x0 = np.asarray(x0)
@@ -150,10 +124,12 @@ def _programs(name, choice_items):
     steps = np.asarray([h, -h, h / 2, -h / 2, h / 4, -h / 4])
     pts = (x0[None, None, :] + steps[:, None, None] * u[None]).reshape(-1, x0.size)
     pts = np.concatenate([x0[None], pts])
-    # the Hessian at the perturbed points too (vmapped: the same program), unused
-    derivs = _derivatives if case.family.smooth else _first_derivatives
-    out = jax.tree.map(np.asarray, jax.jit(jax.vmap(derivs(parts)))(pts))
-    return c, x0, u, h, pts, out
+    forward = jax.jit(jax.vmap(_value_and_jacfwd(parts)))
+    if case.family.smooth:
+        reverse = jax.jit(jax.jacfwd(_jacrev_twice(parts), has_aux=True))
+    else:  # no Hessian to check (test_hessian_is_finite_and_symmetric skips): the gradient
+        reverse = jax.jit(lambda x: (None, jax.jacrev(parts)(x)))
+    return parts, c, x0, u, h, pts, forward, reverse
 
 
 def _case_programs(case, choice):
@@ -175,14 +151,12 @@ def _sum_size(n):
 def test_gradients_match_finite_differences(x64, cp):
     case, choice = cp
     n = N_OBS
-    c, x0, u, h, pts, ((nv, lp), (gn, jl), (second, (rn, rl))) = _case_programs(case, choice)
-    # row 0 is x0: forward mode there (for the JVP check below), and reverse mode and the
-    # Hessian; the others are the perturbed points, values for the differences and
-    # per-observation derivatives (forward mode) for the gradient there and the size of
-    # the terms its sums add up (its rounding)
+    _, c, x0, u, h, pts, forward, reverse = _case_programs(case, choice)
+    ((nv, lp), (gn, jl)) = jax.tree.map(np.asarray, forward(pts))
+    # row 0 is x0: forward mode there (for the JVP check below); the others are the
+    # perturbed points, values for the differences and per-observation derivatives for the
+    # gradient there and the size of the terms its sums add up (its rounding)
     fwd0 = gn[0] + c @ jl[0]
-    rn, rl = rn[0], rl[0]
-    second = None if second is None else (second[0][0], second[1][0])
     nv, lp, gn, jl, pts = nv[1:], lp[1:], gn[1:], jl[1:], pts[1:]
     fv = (nv + lp @ c).reshape(6, DIRECTIONS)
     gpts = gn + np.einsum("i,pij->pj", c, jl)
@@ -192,6 +166,7 @@ def test_gradients_match_finite_differences(x64, cp):
     # the reverse-mode gradient at x0 (and, for a smooth family, the exact Hessian: forward
     # over reverse, like a JVP of the gradient, with each observation's own; the
     # Hessian-vector products below are hess @ u)
+    second, (rn, rl) = jax.tree.map(np.asarray, reverse(x0))
     g = rn + c @ rl
     un = u
     # each value's rounding: its sums, and by backward error (as tt.derivative_rounding)
@@ -247,9 +222,9 @@ def test_hessian_is_finite_and_symmetric(x64, cp):
     if not case.family.smooth:
         pytest.skip(f"{case.name} is not twice differentiable (its Hessian is 0 a.e.)")
     n = N_OBS
-    # the results of test_gradients_match_finite_differences at x0 (row 0; no compile)
-    c, x0, _, _, _, ((_, lp), _, ((hn, hl), _)) = _case_programs(case, choice)
-    hn, hl = hn[0], hl[0]
+    # the programs and point of test_gradients_match_finite_differences (no new compile)
+    _, c, x0, _, _, pts, forward, reverse = _case_programs(case, choice)
+    (hn, hl), _ = jax.tree.map(np.asarray, reverse(x0))
     hess = hn + np.einsum("i,ijk->jk", c, hl)
     assert np.all(np.isfinite(hess))
     # H_jk and H_kj come from different tangents: each within the rounding of its sum over
@@ -257,7 +232,7 @@ def test_hessian_is_finite_and_symmetric(x64, cp):
     # roundings of its size), so they differ by at most twice that
     b_size = np.sum((1 + c)[:, None, None] * np.abs(hl), axis=0)
     # (plus the pieces' second derivatives, as for the gradient in the test above)
-    lp0 = lp[0]  # log_prob at x0 (row 0)
+    lp0 = np.asarray(forward(pts)[0][1][0])  # log_prob at x0 (row 0)
     vals = case.derivative_pieces * (np.abs(lp0) + 1)
     sc = 1 + np.abs(x0)
     tol = 2 * _sum_size(n) * (b_size + (vals @ (1 + c)) / np.outer(sc, sc))
