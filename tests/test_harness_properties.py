@@ -36,7 +36,8 @@ def _mask_programs(case, names):
     condition numbers, for the backward-error bound of the test): ``d g_j / d v_l`` and
     ``d g_j / d data``, in one forward-over-reverse pass whose primal (the aux) is the
     indexed value and gradient by reverse mode. ``second`` costs more than ``first`` to
-    trace and compile (about 60% of the two: a second-order program) and is needed only
+    trace, lower and compile (about 60% of the two on gamma and Student t: a second-order
+    program; bench/TEST_TIME.md, "Harness modules, stop 21") and is needed only
     where the masked and indexed gradients are not bitwise equal (the test then compares
     them within its bound), so the test compiles it only there."""
     argn = tuple(range(len(names)))
