@@ -313,7 +313,8 @@ def _loop(solver, fn, params0, args, options, controls, progress):
     tol = controls.tol
     state = solver.init(fn, params0, args, options, tol)
     budget = solver.budget(args, options, controls.max_steps)
-    if solver.starts_in_loop(state):
+    rotated = solver.starts_in_loop(state)
+    if rotated:
         # init evaluated nothing: the first iteration evaluates the start (iteration 0, no
         # step) and decides its finiteness; the budget is tested after it as after a step
         status = jnp.asarray(_RUNNING)
@@ -334,7 +335,11 @@ def _loop(solver, fn, params0, args, options, controls, progress):
 
     def body(carry):
         params, state, it, _, last = carry
-        params, state = solver.step(fn, params, args, options, state, tol)
+        if rotated:
+            params, state = solver.step(fn, params, args, options, state, tol,
+                                        more=it + 1 < budget)
+        else:
+            params, state = solver.step(fn, params, args, options, state, tol)
         it = it + 1
         verdict = solver.terminate(fn, params, args, options, state, tol)
         status = jnp.where(verdict != _RUNNING, verdict,
@@ -488,7 +493,7 @@ def _solve_jvp(config, primals, tangents):
 
     h = jax.hessian(f)(x, args)
     # Jacobi-scaled Cholesky: NaN when H is not positive definite
-    s = jnp.sqrt(jnp.abs(jnp.diag(h)))
+    s = jnp.sqrt(jnp.abs(S.diagonal(h)))
     s = jnp.where(s > 0, s, 1.0)
     chol = jnp.linalg.cholesky(h / (s[:, None] * s[None, :]))
     nan_unless = jnp.where(res.converged & jnp.all(jnp.isfinite(chol)), 1.0, jnp.nan).astype(x.dtype)
