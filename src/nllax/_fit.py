@@ -109,7 +109,10 @@ build the optimizer once with ``optax.inject_hyperparams`` and pass
 ``hyperparams={"learning_rate": lr}``. The curvature is traced once per compiled loop.
 On the CPU the fit programs are compiled with XLA's classic LLVM IR emitters
 (``xla_cpu_use_fusion_emitters=False``, where this XLA knows the option): a fit loop is
-~50 small kernels, and these compile in about 0.6x the CPU time (``bench/FIT_LOOP.md``).
+~50 small kernels, and these compile in about 0.6x the CPU time (``bench/FIT_LOOP.md``);
+and with LLVM's -O1 pipeline (``xla_backend_optimization_level=1``, about 0.8x the compile
+CPU again, the same run time: ``bench/FIT_COMPILE.md``), unless
+``jax_disable_most_optimizations`` asks for less.
 
 **Progress** (``progress=True``, needs ``tqdm``: ``pip install nllax[progress]``): the
 loop runs in chunks of ``progress_every`` iterations (an inner ``while_loop`` with no host
@@ -377,6 +380,13 @@ def _run_impl(params0, args, options, controls, *, config):
 # ~50 small kernels, and each costs a fixed compile overhead) and run it as fast (measured:
 # bench/FIT_LOOP.md). Only where this XLA knows the option and the backend is the CPU.
 _XLA_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
+# And LLVM's -O1 pipeline instead of -O2 for them: about 0.8x the compile CPU again, the
+# same run time (a fit's time is in the dots and LAPACK calls, which LLVM does not compile,
+# and in per-kernel overhead; bench/FIT_COMPILE.md, "Stop 21"). Not bit-identical to -O2
+# (another valid code generation: the same steps and statuses, parameters within 1e-16
+# relative on the measured GLMs). Not where the caller asked JAX for less optimisation
+# (``jax_disable_most_optimizations``: -O0 is kept; an option here would override it).
+_OPT_LEVEL = {"xla_backend_optimization_level": 1}
 
 
 @functools.cache
@@ -388,6 +398,15 @@ def _compiler_options() -> dict | None:
     except Exception:  # noqa: BLE001  (an XLA without the option: its defaults)
         return None
     return _XLA_OPTIONS
+
+
+def _program_options() -> dict | None:
+    """The compiler options of a top-level fit program: :func:`_compiler_options` and
+    ``_OPT_LEVEL`` unless ``jax_disable_most_optimizations`` is set."""
+    options = _compiler_options()
+    if options is None or jax.config.values.get("jax_disable_most_optimizations"):
+        return options
+    return {**_OPT_LEVEL, **options}
 
 
 # Whether no transformation is tracing (compiler options are for top-level jits only: a
@@ -409,7 +428,7 @@ class _Program:
     def _get(self, top: bool):
         jit = self._jits.get(top)
         if jit is None:
-            options = _compiler_options() if top else None
+            options = _program_options() if top else None
             jit = self._jits[top] = jax.jit(self.fn, static_argnames=("config",),
                                             compiler_options=options)
         return jit
