@@ -28,24 +28,9 @@ jax.config.update("jax_enable_x64", True)
 import nllax  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from glm import make_data as glm_data  # noqa: E402  (bench/glm.py's problems)
+
 S = nllax.solvers
-
-
-def glm_data(model, n, p, seed=0):
-    rng = np.random.default_rng(seed)
-    X = np.c_[np.ones(n), rng.standard_normal((n, p - 1))]
-    beta = rng.standard_normal(p) / np.sqrt(p)
-    eta = X @ beta
-    if model == "poisson":
-        y = rng.poisson(np.exp(eta))
-    elif model == "logistic":
-        y = rng.random(n) < 1 / (1 + np.exp(-eta))
-    elif model == "gaussian":
-        y = eta + rng.standard_normal(n)
-    else:
-        mu = np.exp(eta)
-        y = rng.poisson(rng.gamma(2.0, 0.5 * mu))
-    return X, np.asarray(y, np.float64)
 
 
 FAM = {"poisson": (nllax.poisson, "log_rate"), "logistic": (nllax.bernoulli, "logits"),

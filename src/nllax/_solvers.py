@@ -129,6 +129,17 @@ class Solver:
 # Damped Newton (exact Hessian) and Gauss-Newton / Fisher scoring (J'WJ)
 
 
+def _stacked_entry(self, name):
+    """``__getattr__`` of a state whose scalars travel stacked: ``num[i]`` for the name
+    ``NUM[i]``, ``flags[i]`` for ``FLAGS[i]``."""
+    cls = type(self)
+    if name in cls.NUM:
+        return self.num[cls.NUM.index(name)]
+    if name in cls.FLAGS:
+        return self.flags[cls.FLAGS.index(name)]
+    raise AttributeError(name)
+
+
 class _DampedState(NamedTuple):
     """The damped iteration's state. Its scalars travel as two stacked vectors (each
     loop-carried value costs the compiled loop a kernel or a copy), read by name as
@@ -160,13 +171,7 @@ class _DampedState(NamedTuple):
         flags = jnp.stack([jnp.asarray(v, bool) for v in (stale, blocked, trusted)])
         return cls(x, grad, hess, d, num, flags, _i32(status), extra, trial)
 
-    def __getattr__(self, name):
-        cls = type(self)
-        if name in cls.NUM:
-            return self.num[cls.NUM.index(name)]
-        if name in cls.FLAGS:
-            return self.flags[cls.FLAGS.index(name)]
-        raise AttributeError(name)
+    __getattr__ = _stacked_entry
 
 
 class _Trial(NamedTuple):
@@ -201,13 +206,7 @@ class _Trial(NamedTuple):
         flags = jnp.zeros(len(cls.FLAGS), bool).at[0].set(True)
         return cls(x0, v, v, jnp.zeros(len(cls.NUM), dtype), flags)
 
-    def __getattr__(self, name):
-        cls = type(self)
-        if name in cls.NUM:
-            return self.num[cls.NUM.index(name)]
-        if name in cls.FLAGS:
-            return self.flags[cls.FLAGS.index(name)]
-        raise AttributeError(name)
+    __getattr__ = _stacked_entry
 
 
 # The logic that the damped iteration (``_Damped.step``) and the trust region
