@@ -443,6 +443,8 @@ def trace(problem: Problem, start: int, steps: int = 1000, every: int = 1) -> No
         hess = jax.jit(jax.hessian(lambda b: fn(b, *args)))
         state = solver.init(fn, b0, args, {}, tol)
         params = b0
+        if solver.starts_in_loop(state):  # the rotated loop: iteration 0 evaluates the start
+            params, state = step(params, state)
         print(f"{problem.name} start {start}: it, f, lambda, accepted, max|dx/x|, "
               "max|q/x| (undamped Newton step), eig range of the scaled Hessian")
         for it in range(1, steps + 1):

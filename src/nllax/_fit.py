@@ -313,7 +313,8 @@ def _loop(solver, fn, params0, args, options, controls, progress):
     tol = controls.tol
     state = solver.init(fn, params0, args, options, tol)
     budget = solver.budget(args, options, controls.max_steps)
-    if solver.starts_in_loop(state):
+    rotated = solver.starts_in_loop(state)
+    if rotated:
         # init evaluated nothing: the first iteration evaluates the start (iteration 0, no
         # step) and decides its finiteness; the budget is tested after it as after a step
         status = jnp.asarray(_RUNNING)
@@ -334,7 +335,11 @@ def _loop(solver, fn, params0, args, options, controls, progress):
 
     def body(carry):
         params, state, it, _, last = carry
-        params, state = solver.step(fn, params, args, options, state, tol)
+        if rotated:
+            params, state = solver.step(fn, params, args, options, state, tol,
+                                        more=it + 1 < budget)
+        else:
+            params, state = solver.step(fn, params, args, options, state, tol)
         it = it + 1
         verdict = solver.terminate(fn, params, args, options, state, tol)
         status = jnp.where(verdict != _RUNNING, verdict,
@@ -372,6 +377,13 @@ def _run_impl(params0, args, options, controls, *, config):
 # ~50 small kernels, and each costs a fixed compile overhead) and run it as fast (measured:
 # bench/FIT_LOOP.md). Only where this XLA knows the option and the backend is the CPU.
 _XLA_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
+# Extra options where the caller did not ask JAX for less optimisation
+# (``jax_disable_most_optimizations``, whose -O0 an option here would override). Empty:
+# LLVM's -O1 (``{"xla_backend_optimization_level": 1}``) compiles the fit programs in about
+# 0.8x the CPU time at the same run time (bench/FIT_COMPILE.md, "Stop 21"), but is another
+# code generation: the GLM fits keep their steps (parameters within 2e-15), the L-BFGS
+# polish of non-smooth fits does not (MAE 176 -> 117 steps); left to a decision.
+_OPT_LEVEL: dict = {}
 
 
 @functools.cache
@@ -383,6 +395,15 @@ def _compiler_options() -> dict | None:
     except Exception:  # noqa: BLE001  (an XLA without the option: its defaults)
         return None
     return _XLA_OPTIONS
+
+
+def _program_options() -> dict | None:
+    """The compiler options of a top-level fit program: :func:`_compiler_options` and
+    ``_OPT_LEVEL`` unless ``jax_disable_most_optimizations`` is set."""
+    options = _compiler_options()
+    if options is None or jax.config.values.get("jax_disable_most_optimizations"):
+        return options
+    return {**_OPT_LEVEL, **options}
 
 
 # Whether no transformation is tracing (compiler options are for top-level jits only: a
@@ -404,7 +425,7 @@ class _Program:
     def _get(self, top: bool):
         jit = self._jits.get(top)
         if jit is None:
-            options = _compiler_options() if top else None
+            options = _program_options() if top else None
             jit = self._jits[top] = jax.jit(self.fn, static_argnames=("config",),
                                             compiler_options=options)
         return jit
@@ -488,7 +509,7 @@ def _solve_jvp(config, primals, tangents):
 
     h = jax.hessian(f)(x, args)
     # Jacobi-scaled Cholesky: NaN when H is not positive definite
-    s = jnp.sqrt(jnp.abs(jnp.diag(h)))
+    s = jnp.sqrt(jnp.abs(S.diagonal(h)))
     s = jnp.where(s > 0, s, 1.0)
     chol = jnp.linalg.cholesky(h / (s[:, None] * s[None, :]))
     nan_unless = jnp.where(res.converged & jnp.all(jnp.isfinite(chol)), 1.0, jnp.nan).astype(x.dtype)

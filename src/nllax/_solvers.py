@@ -69,6 +69,14 @@ def _i32(x) -> jax.Array:
     return jnp.asarray(x).astype(jnp.int32)
 
 
+def diagonal(h: jax.Array) -> jax.Array:
+    """The diagonal of the square matrix ``h`` as a strided slice of its raveled entries
+    (``h_ii`` is entry ``i (n + 1)``): the same values as ``jnp.diag(h)``, which traces a
+    platform-dependent ``cond`` (both branches) and a gather for each call."""
+    n = h.shape[0]
+    return lax.slice(h.reshape(n * n), (0,), (n * n,), (n + 1,))
+
+
 class Solver:
     """Base class of the solvers accepted by ``nllax.fit(..., solver=...)``.
 
@@ -104,7 +112,10 @@ class Solver:
     def starts_in_loop(self, state) -> bool:
         """Whether the loop's first iteration evaluates the start (``init`` evaluated
         nothing; the loop then counts that iteration as iteration 0, not a step, and the
-        start's finiteness and the budget are decided after it)."""
+        start's finiteness and the budget are decided after it). The loop then calls
+        ``step(..., more=...)``, ``more`` saying whether the budget allows the iteration
+        after this one (the rotated solvers propose the next trial at the end of ``step``
+        and compute nothing costly for a trial that will not be evaluated)."""
         del state
         return False
 
@@ -118,36 +129,61 @@ class Solver:
 # Damped Newton (exact Hessian) and Gauss-Newton / Fisher scoring (J'WJ)
 
 
+def _stacked_entry(self, name):
+    """``__getattr__`` of a state whose scalars travel stacked: ``num[i]`` for the name
+    ``NUM[i]``, ``flags[i]`` for ``FLAGS[i]``."""
+    cls = type(self)
+    if name in cls.NUM:
+        return self.num[cls.NUM.index(name)]
+    if name in cls.FLAGS:
+        return self.flags[cls.FLAGS.index(name)]
+    raise AttributeError(name)
+
+
 class _DampedState(NamedTuple):
+    """The damped iteration's state. Its scalars travel as two stacked vectors (each
+    loop-carried value costs the compiled loop a kernel or a copy), read by name as
+    attributes: ``num`` = (value; lam: the Levenberg-Marquardt parameter, in
+    Jacobi-scaled coordinates; nu: Nielsen's growth factor after rejections; r_prev: the
+    relative size of the last accepted step, per-coordinate metric) and ``flags`` =
+    (stale: x was just accepted, its curvature is new or still to be computed; blocked: a
+    trial point since the last accepted one was not finite; trusted: the last step was
+    accepted with rho > 0.75, the model is good). Build it with :meth:`make`."""
+
     x: jax.Array  # flat parameters
-    value: jax.Array
     grad: jax.Array  # flat gradient
     hess: jax.Array  # curvature matrix at x (valid when not stale)
     d: jax.Array  # running max of |diag(curvature)|: the damping's scaling (Moré 1978)
-    lam: jax.Array  # Levenberg-Marquardt parameter (in Jacobi-scaled coordinates)
-    nu: jax.Array  # Nielsen's growth factor after rejections
-    stale: jax.Array  # x was just accepted: its curvature is still to be computed
+    num: jax.Array
+    flags: jax.Array
     status: jax.Array
-    blocked: jax.Array  # a trial point since the last accepted one was not finite
-    r_prev: jax.Array  # relative size of the last accepted step (per-coordinate metric)
-    trusted: jax.Array  # the last step was accepted with rho > 0.75 (the model is good)
     extra: Any  # solver-specific loop invariants (Gauss-Newton: the constant Jacobian)
-    trial: Any = None  # eager solvers: the proposed trial point (_Trial), judged next
+    trial: Any = None  # the proposed trial point (_Trial), evaluated and judged next
 
+    NUM = ("value", "lam", "nu", "r_prev")
+    FLAGS = ("stale", "blocked", "trusted")
 
-_TRIAL_NUM = ("pred", "php", "pp", "r_q", "r_p")
-_TRIAL_FLAGS = ("first", "ok_h", "valid_q", "valid_p", "grad_small", "candidate", "undamped")
+    @classmethod
+    def make(cls, x, value, grad, hess, d, lam, nu, stale, status, blocked, r_prev, trusted,
+             extra, trial):
+        dtype = x.dtype
+        num = jnp.stack([jnp.asarray(v, dtype) for v in (value, lam, nu, r_prev)])
+        flags = jnp.stack([jnp.asarray(v, bool) for v in (stale, blocked, trusted)])
+        return cls(x, grad, hess, d, num, flags, _i32(status), extra, trial)
+
+    __getattr__ = _stacked_entry
 
 
 class _Trial(NamedTuple):
     """A damped step as proposed at the current point: the trial point ``xt`` and what
-    judging it needs. Eager solvers carry it to the next loop iteration, which evaluates
+    judging it needs. The rotated loop carries it to the next iteration, which evaluates
     ``xt`` first (one trace of the evaluation per compiled fit). The scalars travel as two
-    stacked vectors (each loop-carried value costs the loop a kernel or a copy):
-    ``num`` = (pred: the decrease the model predicts, php = p'Bp, pp = |s p|^2, r_q, r_p:
-    the relative sizes of the undamped step and of the step taken) and ``flags`` = (first:
-    no step yet, ``xt`` is the start; ok_h: the curvature at the current point is finite;
-    valid_q, valid_p, grad_small, candidate, undamped)."""
+    stacked vectors (each loop-carried value costs the loop a kernel or a copy), named by
+    ``NUM`` and ``FLAGS``: ``num`` = (pred: the decrease the model predicts, php = p'Bp,
+    pp = |s p|^2, r_q, r_p: the relative sizes of the undamped step and of the step taken)
+    and ``flags`` = (first: no step yet, ``xt`` is the start; ok_h: the curvature at the
+    current point is finite; valid_q, valid_p, grad_small, candidate, undamped). The trust
+    region's trial (``nllax._trust``) is a subclass with its own names."""
 
     xt: jax.Array
     d: jax.Array  # the running max of |B_ii| including the current point
@@ -155,24 +191,22 @@ class _Trial(NamedTuple):
     num: jax.Array
     flags: jax.Array
 
+    NUM = ("pred", "php", "pp", "r_q", "r_p")
+    FLAGS = ("first", "ok_h", "valid_q", "valid_p", "grad_small", "candidate", "undamped")
+
     @classmethod
     def make(cls, xt, d, c, **kw):
-        return cls(xt, d, c, jnp.stack([kw[k] for k in _TRIAL_NUM]).astype(xt.dtype),
-                   jnp.stack([jnp.asarray(kw[k]) for k in _TRIAL_FLAGS]))
+        return cls(xt, d, c, jnp.stack([kw[k] for k in cls.NUM]).astype(xt.dtype),
+                   jnp.stack([jnp.asarray(kw[k]) for k in cls.FLAGS]))
 
     @classmethod
     def pending(cls, x0, dtype):
         """The trial of the first iteration: the start itself (the rest unused)."""
         v = jnp.zeros_like(x0)
-        flags = jnp.zeros(len(_TRIAL_FLAGS), bool).at[0].set(True)
-        return cls(x0, v, v, jnp.zeros(len(_TRIAL_NUM), dtype), flags)
+        flags = jnp.zeros(len(cls.FLAGS), bool).at[0].set(True)
+        return cls(x0, v, v, jnp.zeros(len(cls.NUM), dtype), flags)
 
-    def __getattr__(self, name):
-        if name in _TRIAL_NUM:
-            return self.num[_TRIAL_NUM.index(name)]
-        if name in _TRIAL_FLAGS:
-            return self.flags[_TRIAL_FLAGS.index(name)]
-        raise AttributeError(name)
+    __getattr__ = _stacked_entry
 
 
 # The logic that the damped iteration (``_Damped.step``) and the trust region
@@ -312,17 +346,16 @@ class _Damped(Solver):
         value, grad = jax.value_and_grad(f)(x)
         return value, grad, self._curvature(fn, x, unravel, args, extra)
 
-    def _current_curvature(self, fn, x, unravel, args, state, dtype):
-        """The curvature at the current point ``x``: evaluated with the value when the point
-        was accepted (eager solvers), or here, once per accepted point (``state.stale``:
-        one trace, a ``lax.cond``)."""
-        if self.eager:
-            return state.hess
+    def _lazy_curvature(self, fn, unravel, args, state, more, dtype):
+        """Non-eager solvers: the curvature at ``state.x``, computed once per accepted point
+        (``state.stale``: one trace, a ``lax.cond``) and only when the loop goes on (the
+        status is RUNNING and ``more``: the budget allows another iteration), else the
+        stored one."""
         return lax.cond(
-            state.stale,
+            state.stale & (state.status == RUNNING) & more,
             lambda x: self._curvature(fn, x, unravel, args, state.extra).astype(dtype),
             lambda x: state.hess,
-            x,
+            state.x,
         )
 
     # -- interface
@@ -342,27 +375,21 @@ class _Damped(Solver):
                                  self._prepare(fn, x0, unravel, args))
 
     def _init_damped(self, fn, x0, unravel, args, f, dtype, extra):
-        """The damped iteration's first state, given the loop invariants ``extra``. Eager
-        solvers evaluate nothing here: the loop's first iteration evaluates at ``x0``
-        (``_Trial.first``), so the value, gradient and curvature are traced once per
-        compiled fit, inside the loop body, not a second time for the start."""
+        """The damped iteration's first state, given the loop invariants ``extra``. It
+        evaluates nothing: the loop's first iteration evaluates at ``x0``
+        (``_Trial.first``), so the value and gradient (and an eager solver's curvature) are
+        traced once per compiled fit, inside the loop body, not a second time for the
+        start."""
+        del fn, unravel, args, f
         n = x0.size
-        if self.eager:
-            return self._start(x0, jnp.zeros((), dtype), jnp.zeros(n, dtype),
-                               jnp.zeros((n, n), dtype), extra, RUNNING,
-                               _Trial.pending(x0, dtype))
-        f0, g0 = jax.value_and_grad(f)(x0)
-        h0 = jnp.zeros((n, n), dtype)
-        ok0 = jnp.isfinite(f0) & jnp.all(jnp.isfinite(g0))
-        return self._start(x0, f0, g0, h0, extra, jnp.where(ok0, RUNNING, NONFINITE), None)
+        return self._start(x0, jnp.zeros((), dtype), jnp.zeros(n, dtype),
+                           jnp.zeros((n, n), dtype), extra, RUNNING, _Trial.pending(x0, dtype))
 
     def _start(self, x0, f0, g0, h0, extra, status, trial):
         n, dtype = x0.size, x0.dtype
-        return _DampedState(
-            x0, f0, g0, h0, jnp.zeros(n, dtype),
-            jnp.asarray(1e-3, dtype), jnp.asarray(2.0, dtype), jnp.asarray(True),
-            _i32(status), jnp.asarray(False),
-            jnp.asarray(0.0, dtype), jnp.asarray(self.optimistic), extra, trial,
+        return _DampedState.make(
+            x0, f0, g0, h0, jnp.zeros(n, dtype), 1e-3, 2.0, True, status, False, 0.0,
+            self.optimistic, extra, trial,
         )
 
     def starts_in_loop(self, state) -> bool:
@@ -371,37 +398,39 @@ class _Damped(Solver):
     def terminate(self, fn, params, args, options, state, tol):
         return state.status
 
-    def step(self, fn, params, args, options, state, tol):
+    def step(self, fn, params, args, options, state, tol, more=True):
+        """One rotated iteration: the previous iteration proposed the trial point and
+        carried it here; it is evaluated first and judged, then the next trial is proposed
+        from the new current point (a non-eager solver first computes the curvature there
+        when it is new, and only if the loop goes on: ``more``, from the loop). The first
+        iteration evaluates the start x0 instead and builds the state that a non-rotated
+        ``init`` would have built (not a step: the loop counts it as iteration 0). The
+        arithmetic of every step is that of propose-evaluate-judge in one iteration."""
         del options
         # the loop passes back the params that `step` returned: unravel(state.x)
         _, unravel, f, dtype = self._flat(fn, params, args)
-        if state.trial is not None:
-            # Eager: the iteration is rotated. The previous iteration proposed the trial
-            # point and carried it here; it is evaluated first and judged, then the next
-            # trial is proposed. The first iteration evaluates the start x0 instead (its
-            # state as a non-rotated init would have built it; not a step: the loop
-            # counts it as iteration 0). The arithmetic of every step is the same.
-            trial = state.trial
+        trial = state.trial
+        if self.eager:
             ft, gt, ht = self._evaluate(fn, trial.xt, unravel, args, state.extra)
             ht = ht.astype(dtype)
-            judged = self._judge(state, trial, state.hess, ft, gt, ht, tol, dtype)
-            ok0 = jnp.isfinite(ft) & jnp.all(jnp.isfinite(gt)) & jnp.all(jnp.isfinite(trial.xt))
-            started = self._start(trial.xt, ft, gt, ht, state.extra,
-                                  jnp.where(ok0, RUNNING, NONFINITE), trial)
-            # (the loop invariants and the trial are the same in both: not selected)
-            fields = [f for f in _DampedState._fields if f not in ("extra", "trial")]
-            new = judged._replace(**{f: jnp.where(trial.first, getattr(started, f),
-                                                  getattr(judged, f)) for f in fields})
-            _, proposed = self._propose(new, new.hess, tol, dtype)
-            new = new._replace(trial=proposed)
-            return unravel(new.x), new
-        h = self._current_curvature(fn, state.x, unravel, args, state, dtype)
-        h, trial = self._propose(state, h, tol, dtype)
-        ft, gt = jax.value_and_grad(f)(trial.xt)
-        new = self._judge(state, trial, h, ft, gt, h, tol, dtype)
+        else:  # the curvature at an accepted point is computed below, when it is current
+            ft, gt = jax.value_and_grad(f)(trial.xt)
+            ht = state.hess
+        judged = self._judge(state, trial, state.hess, ft, gt, ht, tol, dtype)
+        ok0 = jnp.isfinite(ft) & jnp.all(jnp.isfinite(gt)) & jnp.all(jnp.isfinite(trial.xt))
+        started = self._start(trial.xt, ft, gt, ht, state.extra,
+                              jnp.where(ok0, RUNNING, NONFINITE), trial)
+        # (the loop invariants and the trial are the same in both: not selected)
+        fields = [f for f in _DampedState._fields if f not in ("extra", "trial")]
+        new = judged._replace(**{f: jnp.where(trial.first, getattr(started, f),
+                                              getattr(judged, f)) for f in fields})
+        if not self.eager:
+            new = new._replace(hess=self._lazy_curvature(fn, unravel, args, new, more, dtype))
+        proposed = self._propose(new, new.hess, tol, dtype)
+        new = new._replace(trial=proposed)
         return unravel(new.x), new
 
-    def _propose(self, state, h, tol, dtype) -> tuple[jax.Array, _Trial]:
+    def _propose(self, state, h, tol, dtype) -> _Trial:
         """The step from ``state`` with the curvature ``h`` at its point: the trial point
         and what the judgement of it needs (:class:`_Trial`)."""
         eps = jnp.finfo(dtype).eps
@@ -409,7 +438,7 @@ class _Damped(Solver):
         n = x.size
         eye = jnp.eye(n, dtype=dtype)
         ok_h = jnp.isfinite(jnp.max(jnp.abs(h)))  # (a NaN or an inf anywhere)
-        hd = jnp.abs(jnp.diag(h))
+        hd = jnp.abs(diagonal(h))
         # (where the curvature is not finite the step ends NONFINITE whatever d holds)
         d = jnp.where(state.stale, jnp.maximum(state.d, hd), state.d)
         # damping scale s (Jacobi scaling by the running max), convergence scale c
@@ -446,7 +475,7 @@ class _Damped(Solver):
         gp, php, pp = jnp.sum(jnp.stack([g * p, p * (h @ p), jnp.square(s * p)]), axis=1)
         pred = -(gp + 0.5 * php)
         xt = x + p
-        return h, _Trial.make(xt, d, c, pred=pred, php=php, pp=pp, r_q=r_q, r_p=r_p,
+        return _Trial.make(xt, d, c, pred=pred, php=php, pp=pp, r_q=r_q, r_p=r_p,
                               first=False, ok_h=ok_h, valid_q=valid_q, valid_p=valid_p,
                               grad_small=grad_small, candidate=candidate, undamped=undamped)
 
@@ -489,17 +518,17 @@ class _Damped(Solver):
 
         status, blocked = _verdict(ok_h, ok_t, accept, at_optimum, small, t.grad_small, stuck,
                                    state.blocked)
-        return _DampedState(
+        return _DampedState.make(
             jnp.where(accept, xt, x), jnp.where(accept, ft, fx), jnp.where(accept, gt, g),
             jnp.where(accept, ht, h), t.d,
-            lam_next.astype(dtype), nu, accept, _i32(status), blocked,
+            lam_next.astype(dtype), nu, accept, status, blocked,
             jnp.where(accept, t.r_p, state.r_prev).astype(dtype),
             accept & (rho > 0.75) & self.optimistic, state.extra, state.trial,
         )
 
     def degenerate(self, state) -> jax.Array:
         """A zero diagonal entry of the last curvature: a piecewise-linear direction."""
-        return jnp.any(jnp.diag(state.hess) == 0)
+        return jnp.any(diagonal(state.hess) == 0)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -96,6 +96,20 @@ class _TrustState(NamedTuple):
     stale: jax.Array  # x was just accepted (or is the start): its curvature is new
     first: jax.Array  # no step tried yet: the radius is capped by the first step's length
     extra: Any  # GaussNewton's loop invariants (None for the exact Hessian)
+    trial: Any = None  # the proposed trial point (_TrustTrial), evaluated and judged next
+
+
+class _TrustTrial(S._Trial):
+    """A trust-region step as proposed at the current point (``nllax._solvers._Trial``
+    with the trust region's scalars): ``num`` = (pred, dirder = g'p, r_q, r_p, pn =
+    ||Dp||, delta: the radius after the first step's cap, lam: the subproblem's
+    multiplier, sx = ||Dx||), ``flags`` = (first, ok_h, valid_q, valid_p, grad_small,
+    candidate); ``d`` the region's scaling at the current point, ``c`` the convergence
+    scale."""
+
+    __slots__ = ()
+    NUM = ("pred", "dirder", "r_q", "r_p", "pn", "delta", "lam", "sx")
+    FLAGS = ("first", "ok_h", "valid_q", "valid_p", "grad_small", "candidate")
 
 
 def _subproblem(hs, gs, delta, iters: int = 40):
@@ -197,7 +211,9 @@ class TrustRegion(S.GaussNewton):
     def init(self, fn, params, args, options, tol):
         # At trace time: the trust region unless GaussNewton found an affine predictor
         # (its one-pass plan) or the NLL is not elementwise in the predicted parameters;
-        # then GaussNewton's damped iteration, with the loop invariants computed here
+        # then GaussNewton's damped iteration, with the loop invariants computed here.
+        # Either evaluates nothing here: the loop's first iteration evaluates the start
+        # (the rotated loop of the damped solvers: one trace of the evaluation per fit).
         del options, tol
         x0, unravel, f, dtype = self._flat(fn, params, args)
         if self._gauss_newton(fn):
@@ -207,41 +223,77 @@ class TrustRegion(S.GaussNewton):
                 return self._init_damped(fn, x0, unravel, args, f, dtype, extra)
         else:
             extra = None
-        f0, g0, h0 = self._evaluate(fn, x0, unravel, args, extra)
-        h0 = h0.astype(dtype)
-        ok0 = jnp.isfinite(f0) & jnp.all(jnp.isfinite(g0)) & jnp.all(jnp.isfinite(h0))
-        d0 = jnp.abs(jnp.diag(jnp.where(ok0, h0, 0.0)))
-        s0, _ = S._scales(d0, d0, jnp.finfo(dtype).eps)
-        dx = jnp.linalg.norm(s0 * x0)
-        delta0 = jnp.where(dx > 0, self.factor * dx, self.factor).astype(dtype)
-        # (the start's curvature is computed here: stale = False for the exact Hessian)
+        n = x0.size
+        zero = jnp.zeros((), dtype)
         return _TrustState(
-            x0, f0, g0, h0, d0, delta0, S._i32(jnp.where(ok0, S.RUNNING, S.NONFINITE)),
-            jnp.asarray(False), jnp.asarray(0.0, dtype), jnp.asarray(True), jnp.asarray(True),
-            extra,
+            x0, zero, jnp.zeros(n, dtype), jnp.zeros((n, n), dtype), jnp.zeros(n, dtype),
+            zero, S._i32(S.RUNNING), jnp.asarray(False), zero, jnp.asarray(True),
+            jnp.asarray(True), extra, _TrustTrial.pending(x0, dtype),
         )
 
-    def step(self, fn, params, args, options, state, tol):
+    def _begin(self, state, dtype):
+        """The start's state once its value, gradient and curvature are known: finite or
+        NONFINITE, the region's scaling ``d0 = |diag B|`` and the first radius
+        ``factor * ||D x0||``."""
+        h0 = state.hess
+        ok0 = (state.status == S.RUNNING) & jnp.all(jnp.isfinite(h0))
+        d0 = jnp.abs(S.diagonal(jnp.where(ok0, h0, 0.0)))
+        s0, _ = S._scales(d0, d0, jnp.finfo(dtype).eps)
+        dx = jnp.linalg.norm(s0 * state.x)
+        delta0 = jnp.where(dx > 0, self.factor * dx, self.factor).astype(dtype)
+        return state._replace(d=d0, delta=delta0,
+                              status=S._i32(jnp.where(ok0, S.RUNNING, S.NONFINITE)))
+
+    def starts_in_loop(self, state) -> bool:
+        return state.trial is not None
+
+    def step(self, fn, params, args, options, state, tol, more=True):
+        """One rotated iteration (as the damped solvers'): evaluate the carried trial
+        point and judge it (the first iteration: evaluate the start), then propose the
+        next trial (the exact Hessian first, at a new point, when the loop goes on)."""
         if not isinstance(state, _TrustState):
-            return super().step(fn, params, args, options, state, tol)
+            return super().step(fn, params, args, options, state, tol, more)
         del options
         _, unravel, f, dtype = self._flat(fn, params, args)
-        eps = jnp.finfo(dtype).eps
         gauss_newton = self._gauss_newton(fn)
-        x, fx, g = state.x, state.value, state.grad
+        t = state.trial
         # J'WJ: evaluated with the value at every trial point (one pass over the data);
-        # the exact Hessian: once per accepted point, here (init computed the start's)
+        # the exact Hessian: once per accepted point, below
         if gauss_newton:
-            h = state.hess
+            ft, gt, ht = self._evaluate(fn, t.xt, unravel, args, state.extra)
+            ht = ht.astype(dtype)
         else:
-            h = lax.cond(
-                state.stale & ~state.first,
+            ft, gt = jax.value_and_grad(f)(t.xt)
+            ht = state.hess
+        judged = self._judge_trust(state, t, ft, gt, ht, tol, dtype)
+        ok0 = jnp.isfinite(ft) & jnp.all(jnp.isfinite(gt)) & jnp.all(jnp.isfinite(t.xt))
+        # the start (as a non-rotated init built it; stale: its curvature is new)
+        started = state._replace(value=ft, grad=gt, hess=ht,
+                                 status=S._i32(jnp.where(ok0, S.RUNNING, S.NONFINITE)))
+        fields = [k for k in _TrustState._fields if k not in ("extra", "trial")]
+        new = judged._replace(**{k: jnp.where(t.first, getattr(started, k), getattr(judged, k))
+                                 for k in fields})
+        if not gauss_newton:
+            new = new._replace(hess=lax.cond(
+                new.stale & (new.status == S.RUNNING) & (more | t.first),
                 lambda x: self._curvature(fn, x, unravel, args, state.extra).astype(dtype),
-                lambda x: state.hess,
-                x,
-            )
+                lambda x: new.hess,
+                new.x,
+            ))
+        begun = self._begin(new, dtype)
+        new = new._replace(**{k: jnp.where(t.first, getattr(begun, k), getattr(new, k))
+                              for k in ("d", "delta", "status")})
+        new = new._replace(trial=self._propose_trust(new, tol, dtype))
+        return unravel(new.x), new
+
+    def _propose_trust(self, state, tol, dtype) -> _TrustTrial:
+        """The step from ``state`` (its curvature ``state.hess`` current): the trust-region
+        subproblem's solution, or the converging undamped step, and what judging it
+        needs."""
+        eps = jnp.finfo(dtype).eps
+        x, g, h = state.x, state.grad, state.hess
         ok_h = jnp.all(jnp.isfinite(h))
-        hd = jnp.abs(jnp.diag(h))
+        hd = jnp.abs(S.diagonal(h))
         d = jnp.where(state.stale & ok_h, jnp.maximum(state.d, hd), state.d)
         # the region's scaling s, the convergence scale c (as in the damped solvers)
         s, c = S._scales(d, hd, eps)
@@ -274,13 +326,18 @@ class TrustRegion(S.GaussNewton):
 
         dirder = g @ p
         pred = -(dirder + 0.5 * p @ (h @ p))
-        xt = x + p
-        if gauss_newton:
-            ft, gt, ht = self._evaluate(fn, xt, unravel, args, state.extra)
-            ht = ht.astype(dtype)
-        else:
-            ft, gt = jax.value_and_grad(f)(xt)
-            ht = h
+        return _TrustTrial.make(
+            x + p, d, c, pred=pred, dirder=dirder, r_q=r_q, r_p=r_p, pn=pn, delta=delta,
+            lam=lam, sx=jnp.linalg.norm(s * x), first=False, ok_h=ok_h, valid_q=valid_q,
+            valid_p=valid_p, grad_small=grad_small, candidate=candidate)
+
+    def _judge_trust(self, state, t, ft, gt, ht, tol, dtype) -> _TrustState:
+        """The state after the trial point ``t.xt`` (value ``ft``, gradient ``gt``,
+        curvature ``ht``) was accepted or rejected, and the next radius."""
+        eps = jnp.finfo(dtype).eps
+        x, fx, g, h = state.x, state.value, state.grad, state.hess
+        c, xt, ok_h, valid_p = t.c, t.xt, t.ok_h, t.valid_p
+        pred, dirder, delta, lam, candidate = t.pred, t.dirder, t.delta, t.lam, t.candidate
         gsc, gst = g / c, gt / c
         gn2, gnt2 = jnp.sum(jnp.stack([gsc * gsc, gst * gst]), axis=1)
         r_gt = S._trial_gradient_size(gst, xt, c)
@@ -289,8 +346,8 @@ class TrustRegion(S.GaussNewton):
         # solvers: Gauss-Newton converges only linearly on a problem with residuals)
         accept, actual, rho = S._acceptance(fx, ft, pred, gn2, gnt2, ok_h, valid_p, ok_t,
                                             1.0, eps)
-        small, at_optimum = S._stopping(candidate, accept, valid_q, valid_p, r_q, r_p, r_gt,
-                                        grad_small, tol)
+        small, at_optimum = S._stopping(candidate, accept, t.valid_q, valid_p, t.r_q, t.r_p,
+                                        r_gt, t.grad_small, tol)
 
         # the radius (Moré 1978): after a poor step, mu * min(Delta, 10 ||Dp||) with mu in
         # [0.1, 0.5] the minimiser of the quadratic through f(x), its slope g.p along p and
@@ -303,6 +360,7 @@ class TrustRegion(S.GaussNewton):
         good = ok_t & (pred > 0)
         shrink = ~good | (rho < 0.25)
         grow = good & ((rho >= 0.75) | ((lam == 0) & (rho >= 0.25)))
+        pn = t.pn
         pn_eff = jnp.where(pn > 0, pn, delta)
         delta_next = jnp.where(shrink, mu * jnp.minimum(delta, 10.0 * pn_eff),
                                jnp.where(grow, 2.0 * pn_eff, delta))
@@ -310,14 +368,12 @@ class TrustRegion(S.GaussNewton):
         delta_next = jnp.where(candidate, jnp.maximum(delta_next, delta), delta_next)
 
         # no decrease inside any region that rounding can resolve
-        stuck = (~accept) & (delta_next <= eps * (jnp.linalg.norm(s * x) + 1.0))
-        status, blocked = S._verdict(ok_h, ok_t, accept, at_optimum, small, grad_small, stuck,
-                                     state.blocked)
-        x = jnp.where(accept, xt, x)
-        new = _TrustState(
-            x, jnp.where(accept, ft, fx), jnp.where(accept, gt, g), jnp.where(accept, ht, h),
-            d, delta_next.astype(dtype), S._i32(status), blocked,
-            jnp.where(accept, r_p, state.r_prev).astype(dtype), accept,
-            jnp.asarray(False), state.extra,
+        stuck = (~accept) & (delta_next <= eps * (t.sx + 1.0))
+        status, blocked = S._verdict(ok_h, ok_t, accept, at_optimum, small, t.grad_small,
+                                     stuck, state.blocked)
+        return _TrustState(
+            jnp.where(accept, xt, x), jnp.where(accept, ft, fx), jnp.where(accept, gt, g),
+            jnp.where(accept, ht, h), t.d, delta_next.astype(dtype), S._i32(status), blocked,
+            jnp.where(accept, t.r_p, state.r_prev).astype(dtype), accept,
+            jnp.asarray(False), state.extra, state.trial,
         )
-        return unravel(x), new
