@@ -471,6 +471,8 @@ def _solve_impl(config, params0, args, options, controls, run=None, polish=None)
     run = _run if run is None else run
     polish = _polish if polish is None else polish
     res, degenerate = run(params0, args, options, controls, config=config)
+    if not (isinstance(config.solver, S._Damped) and config.solver.polish):
+        return res  # a solver that never polishes: no polish branch under jit either
     if isinstance(degenerate, jax.core.Tracer):  # under jit/vmap/grad
         return lax.cond(
             degenerate, lambda r: polish(r, args, options, controls, config=config),
