@@ -335,11 +335,8 @@ def _loop(solver, fn, params0, args, options, controls, progress):
 
     def body(carry):
         params, state, it, _, last = carry
-        if rotated:
-            params, state = solver.step(fn, params, args, options, state, tol,
-                                        more=it + 1 < budget)
-        else:
-            params, state = solver.step(fn, params, args, options, state, tol)
+        more = {"more": it + 1 < budget} if rotated else {}
+        params, state = solver.step(fn, params, args, options, state, tol, **more)
         it = it + 1
         verdict = solver.terminate(fn, params, args, options, state, tol)
         status = jnp.where(verdict != _RUNNING, verdict,
@@ -361,11 +358,16 @@ def _loop(solver, fn, params0, args, options, controls, progress):
     return FitResult(params, value, S.tree_norm(grad), it, status), state
 
 
+def _polishes(solver) -> bool:
+    """Whether ``solver`` may end in the L-BFGS polish (a damped solver with ``polish``)."""
+    return isinstance(solver, S._Damped) and solver.polish
+
+
 def _run_impl(params0, args, options, controls, *, config):
     fn = _Objective(config.objective, _dtype_of(params0))
     res, state = _loop(config.solver, fn, params0, args, options, controls, config.progress)
     solver = config.solver
-    if isinstance(solver, S._Damped) and solver.polish:
+    if _polishes(solver):
         degenerate = solver.degenerate(state) & (res.status != S.NONFINITE)
     else:
         degenerate = jnp.asarray(False)
@@ -471,7 +473,7 @@ def _solve_impl(config, params0, args, options, controls, run=None, polish=None)
     run = _run if run is None else run
     polish = _polish if polish is None else polish
     res, degenerate = run(params0, args, options, controls, config=config)
-    if not (isinstance(config.solver, S._Damped) and config.solver.polish):
+    if not _polishes(config.solver):
         return res  # a solver that never polishes: no polish branch under jit either
     if isinstance(degenerate, jax.core.Tracer):  # under jit/vmap/grad
         return lax.cond(

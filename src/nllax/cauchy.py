@@ -77,9 +77,10 @@ def _log1p_square_jvp(primals, tangents):
     # so that the gradient's loop shares only z and |z| with the value's (a shared divide
     # is written out as an n-sized buffer on XLA:CPU).
     a = jnp.abs(z)
-    ib = 1.0 / jnp.maximum(a, 1.0)
+    b = jnp.maximum(a, 1.0)
+    ib = 1.0 / b
     s = jnp.minimum(a, 1.0)
-    return _log1p_square(z), 2.0 * (z * ib) / (jnp.maximum(a, 1.0) + (s * s) * ib) * dz
+    return _log1p_square(z), 2.0 * (z * ib) / (b + (s * s) * ib) * dz
 
 
 def _log_prob(y, loc, scale):

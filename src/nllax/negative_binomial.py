@@ -121,8 +121,13 @@ def _core_jvp(primals, tangents):
     k_over_x = jnp.where(pos, k / jnp.where(pos, x, jnp.ones((), x.dtype)), 0.0)
     d_x = (k_over_x - r) / (1.0 + x)
     d_r = dg(k + r) - dg(r) + log_p
-    d_k = dg(k + r) - dg(k + 1.0) + log_q
-    return out, d_x * dx + d_r * dr + d_k * dk
+    return out, d_x * dx + d_r * dr + _d_counts(k, r, log_q) * dk
+
+
+def _d_counts(k, r, log_q):
+    """``d log p / d k`` (the counts as a real argument): ``psi(k + r) - psi(k + 1) + log q``."""
+    dg = jax.scipy.special.digamma
+    return dg(k + r) - dg(k + 1.0) + log_q
 
 
 # psi(z) ~ log z - 1/(2z) - sum_n c_n z^(-2n), c_n = B_2n / (2n) (Bernoulli numbers)
@@ -186,9 +191,9 @@ def _nb2_dalpha(k, mu, r):
         scale = scale * inv2
     asym = jnp.square(rd) * _phi(d) - k * (ra / (2.0 * rk)) - u * tail
     dg = jax.scipy.special.digamma
-    rd_ = jnp.where(big, 1.0, r)
-    direct = jnp.square(rd_) * (jnp.log1p(mu / rd_) + (k - mu) / (rd_ + mu)
-                                - (dg(k + rd_) - dg(rd_)))
+    rs = jnp.where(big, 1.0, r)  # the direct form's r, safe where it is not selected
+    direct = jnp.square(rs) * (jnp.log1p(mu / rs) + (k - mu) / (rs + mu)
+                               - (dg(k + rs) - dg(rs)))
     return jnp.where(big, asym, direct)
 
 
@@ -211,10 +216,7 @@ def _nb2_jvp(primals, tangents):
     if type(dalpha) is not SymbolicZero:
         tan = tan + _nb2_dalpha(k, mu, 1.0 / alpha) * dalpha
     if type(dk) is not SymbolicZero:
-        r = 1.0 / alpha
-        _, log_q = _log_pq(alpha * mu)
-        dg = jax.scipy.special.digamma
-        tan = tan + (dg(k + r) - dg(k + 1.0) + log_q) * dk
+        tan = tan + _d_counts(k, 1.0 / alpha, _log_pq(alpha * mu)[1]) * dk
     return out, tan
 
 
